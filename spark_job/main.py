@@ -1,0 +1,109 @@
+"""spark-submit entrypoint.
+
+    spark-submit spark_job/main.py --job-name NAME --spec-path PATH
+    python -m spark_job --job-name NAME --spec-path PATH --local
+
+Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import uuid
+
+if __name__ == "__main__" and sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(
+    os.path.abspath(__file__)
+):
+    # Run as a script by spark-submit: our package directory must not shadow top-level modules.
+    sys.path.pop(0)
+
+from spark_job.errors import UserError  # noqa: E402
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spark_job", description="Score a BigQuery table or files with an MLflow model."
+    )
+    parser.add_argument("--job-name", required=False, help="name of this job run")
+    parser.add_argument("--spec-path", required=False, help="path of the job spec YAML")
+    parser.add_argument("--local", action="store_true", help="run in Spark local mode")
+    parser.add_argument("--master", help="Spark master URL (default: from spark-submit)")
+    parser.add_argument(
+        "--run-id",
+        help="id of this run, stable across driver restarts (default: $SPARK_JOB_RUN_ID or random)",
+    )
+    parser.add_argument("--dry-run-model", metavar="URI", help="load the model at URI and exit")
+    return parser
+
+
+def _dry_run_model(uri: str) -> int:
+    from spark_job.model import load_pyfunc
+    from spark_job.model_store import resolve_model
+
+    model = load_pyfunc(resolve_model(uri))
+    print(f"model loaded: {uri} ({type(model).__name__})", flush=True)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from spark_job.events import emit
+    from spark_job.spec import load_spec
+
+    if not args.spec_path or not args.job_name:
+        raise UserError("--job-name and --spec-path are required (or --dry-run-model URI).")
+    spec = load_spec(args.spec_path)
+    run_id = args.run_id or os.environ.get("SPARK_JOB_RUN_ID") or uuid.uuid4().hex[:12]
+    emit("PENDING", args.job_name, run_id=run_id)
+
+    from spark_job.runner import run_job
+    from spark_job.session import build_session
+
+    spark = build_session(args.job_name, local=args.local, master=args.master)
+    emit("RUNNING", args.job_name, spark_application_id=spark.sparkContext.applicationId)
+    try:
+        result = run_job(spark, spec, args.job_name, run_id)
+    finally:
+        spark.stop()
+    emit("COMPLETED", args.job_name, status=result.status, destination=result.destination)
+    print(result.summary(), flush=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.dry_run_model:
+            return _dry_run_model(args.dry_run_model)
+        return _run(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    except Exception as error:  # a runtime failure: one line for the operator, details in logs
+        print(f"error: job failed: {_first_line(error)}", file=sys.stderr, flush=True)
+        if os.environ.get("SPARK_JOB_DEBUG"):
+            raise
+        return EXIT_FAILED
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    # A Python task failure's useful line is the exception at the end of its traceback.
+    for line in reversed(lines):
+        if re.match(r"^[A-Za-z_.]+(Error|Exception): ", line.strip()):
+            return line.strip()
+    return lines[0] if lines else type(error).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

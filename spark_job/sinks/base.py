@@ -1,0 +1,46 @@
+"""What every sink provides: a SaveMode decision before compute, then an all-or-nothing write."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class OutputColumns:
+    """The columns of the predictions DataFrame, by role."""
+
+    passthrough: list[str]
+    features: list[str]
+    result: str
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.passthrough, *self.features, self.result]
+
+
+class SinkWriter(ABC):
+    """Writes the predictions.
+
+    ``prepare`` runs on the driver before anything is read or predicted: it applies the
+    SaveMode to what exists (raise :class:`~spark_job.errors.UserError` for ERRORIFEXISTS,
+    return False to skip the job for IGNORE). ``write`` publishes the whole result or nothing
+    and returns the number of rows written when it knows it. ``abort`` removes anything
+    staged; it is called on every failure and may be called more than once.
+    """
+
+    @abstractmethod
+    def prepare(self, spark: SparkSession) -> bool: ...
+
+    @abstractmethod
+    def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def destination(self) -> str:
+        """Where the results go, for messages and the summary."""

@@ -1,0 +1,51 @@
+"""What every source provides: a DataFrame of passthrough + feature columns."""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_job.errors import UserError
+
+
+class SourceReader(ABC):
+    """Reads the job's input.
+
+    ``read`` returns a DataFrame whose columns are exactly the passthrough columns then the
+    features (all non-passthrough columns when the spec lists no features). ``close`` releases
+    what reading needed (a materialized view, a temporary directory); it is always called.
+    """
+
+    #: Rows the source expects to produce, when it can tell cheaply (for progress and ETA).
+    estimated_rows: int | None = None
+
+    @abstractmethod
+    def read(self, spark: SparkSession) -> DataFrame: ...
+
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing
+        """Release anything held for reading."""
+
+
+def select_columns(
+    available: list[str], features: list[str], passthrough: list[str], field: str
+) -> tuple[list[str], list[str]]:
+    """Check the spec's columns against ``available``; return (passthrough, features).
+
+    ``field`` is the spec path of the source (``gcsSource``), used in messages.
+    Empty ``features`` means every available column that is not passed through.
+    """
+    for kind, names in (("features", features), ("passthrough", passthrough)):
+        for name in names:
+            if name not in available:
+                close = difflib.get_close_matches(name, available, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise UserError(
+                    f"{field}.{kind}: column '{name}' does not exist in the input.{hint}"
+                    f" Columns: {', '.join(available)}."
+                )
+    chosen_features = features or [c for c in available if c not in passthrough]
+    if not chosen_features:
+        raise UserError(f"{field}.features: no feature columns left to give to the model.")
+    return list(passthrough), list(chosen_features)
