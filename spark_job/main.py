@@ -14,8 +14,10 @@ import re
 import sys
 import uuid
 
-if __name__ == "__main__" and sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(
-    os.path.abspath(__file__)
+if (
+    __name__ == "__main__"
+    and sys.path
+    and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__))
 ):
     # Run as a script by spark-submit: our package directory must not shadow top-level modules.
     sys.path.pop(0)

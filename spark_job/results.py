@@ -129,7 +129,9 @@ def to_result_series(output: Any, result: ModelResult, rows: int) -> pd.Series:
     assert result.item_type is not None
     items = _array_rows(output, rows)
     if len(items) != rows:
-        raise ModelOutputError(f"model: the model returned {len(items)} predictions for {rows} rows.")
+        raise ModelOutputError(
+            f"model: the model returned {len(items)} predictions for {rows} rows."
+        )
     converted = [
         None
         if item is None

@@ -419,7 +419,9 @@ def _gcs_sink(raw: Any, path: str) -> GcsSink:
     )
     if values["format"] not in SINK_FILE_FORMATS:
         allowed = ", ".join(f.value for f in SINK_FILE_FORMATS)
-        raise UserError(f"{path}.format: {values['format'].value} cannot be written; use {allowed}.")
+        raise UserError(
+            f"{path}.format: {values['format'].value} cannot be written; use {allowed}."
+        )
     return GcsSink(**values)
 
 

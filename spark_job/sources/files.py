@@ -42,7 +42,9 @@ class LocalFileSource(SourceReader):
     def _paths(self) -> list[str]:
         paths: list[str] = []
         for index, uri in enumerate(self.spec.uris):
-            where = f"{self.field}.uri" if len(self.spec.uris) == 1 else f"{self.field}.uris[{index}]"
+            where = (
+                f"{self.field}.uri" if len(self.spec.uris) == 1 else f"{self.field}.uris[{index}]"
+            )
             paths.extend(expand_local(uri, where))
         return paths
 

@@ -1,0 +1,49 @@
+"""Shared fixtures: one real SparkSession per test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from spark_job.session import build_session
+
+    session = build_session("spark_job-tests", local=True, master="local[2]")
+    yield session
+    session.stop()
+
+
+EMULATOR_PROJECT = "test-project"
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One bqemulator + fake-gcs-server pair for the whole test session.
+
+    Their endpoints are exported in ``os.environ`` (also inherited by CLI subprocesses and
+    Spark's Python workers), as a user would export them to point the job at emulators.
+    """
+    from spark_job.dev.emulators import Emulators
+
+    root = tmp_path_factory.mktemp("emulators")
+    running = Emulators(project=EMULATOR_PROJECT, gcs_root=root / "gcs").start(log_dir=root)
+    saved = {key: os.environ.get(key) for key in running.environment}
+    os.environ.update(running.environment)
+    yield running
+    running.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
