@@ -1,0 +1,1 @@
+"""The pure-Python BigQuery engine: clients, table ids, the Storage Read data source, load jobs."""

@@ -1,0 +1,69 @@
+"""BigQuery and GCS clients: emulator endpoints when their variables are set, else ADC.
+
+``BIGQUERY_EMULATOR_HOST=host:port`` (REST), ``BIGQUERY_STORAGE_EMULATOR_HOST=host:port``
+(Storage Read gRPC) and ``STORAGE_EMULATOR_HOST=http://host:port`` (GCS) select emulators
+and anonymous credentials; otherwise Application Default Credentials are used.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+
+
+def default_project() -> str | None:
+    for key in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        if os.environ.get(key):
+            return os.environ[key]
+    if os.environ.get("BIGQUERY_EMULATOR_HOST"):
+        return None
+    try:
+        import google.auth
+
+        return google.auth.default()[1]
+    except Exception:  # no ADC configured: the caller asks the user for a project
+        return None
+
+
+def bigquery_client(project: str | None) -> Any:
+    from google.cloud import bigquery
+
+    host = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    if host:
+        endpoint = host if host.startswith("http") else f"http://{host}"
+        return bigquery.Client(
+            project=project,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=endpoint),
+        )
+    return bigquery.Client(project=project)
+
+
+def bigquery_read_client() -> Any:
+    from google.cloud import bigquery_storage_v1
+
+    host = os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST")
+    if host:
+        import grpc
+        from google.cloud.bigquery_storage_v1.services.big_query_read.transports import (
+            BigQueryReadGrpcTransport,
+        )
+
+        channel = grpc.insecure_channel(
+            host,
+            options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)],
+        )
+        transport = BigQueryReadGrpcTransport(channel=channel)
+        return bigquery_storage_v1.BigQueryReadClient(transport=transport)
+    return bigquery_storage_v1.BigQueryReadClient()
+
+
+def storage_client(project: str | None = None) -> Any:
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
+    return storage.Client(project=project)
