@@ -1,0 +1,61 @@
+"""MLflow pyfunc models used by the tests, saved into a test's temporary directory.
+
+The module is pickled by value so Spark's Python workers need not import ``tests``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class ProbeModel(mlflow.pyfunc.PythonModel):
+    """A model whose ``predict`` does one of a few things, chosen by ``behaviour``.
+
+    - ``sum``: the row sum of the numeric features (float);
+    - ``columns``: the feature names it received, comma-joined, one per row (str);
+    - ``year``: the year of the first feature via ``.dt`` (needs datetime64);
+    - ``constant``: ``value`` for every row, as given (any type, lists for arrays);
+    - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature.
+    ``load_marker``: a directory where each load of the model creates one file.
+    """
+
+    def __init__(self, behaviour: str, value: Any = None, load_marker: str | None = None):
+        self.behaviour = behaviour
+        self.value = value
+        self.load_marker = load_marker
+
+    def load_context(self, context: Any) -> None:
+        if self.load_marker:
+            Path(self.load_marker, f"load-{os.getpid()}-{id(self)}").touch()
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        rows = len(model_input)
+        if self.behaviour == "sum":
+            return model_input.select_dtypes("number").sum(axis=1).to_numpy(dtype=float)
+        if self.behaviour == "columns":
+            return np.array([",".join(model_input.columns)] * rows, dtype=object)
+        if self.behaviour == "year":
+            return model_input.iloc[:, 0].dt.year.to_numpy()
+        if self.behaviour == "constant":
+            if isinstance(self.value, list):
+                return [list(self.value) for _ in range(rows)]
+            return np.array([self.value] * rows, dtype=object)
+        if self.behaviour == "pairs":
+            first = model_input.iloc[:, 0].to_numpy(dtype=float)
+            return np.column_stack([first, 2 * first])
+        raise ValueError(f"unknown behaviour {self.behaviour}")
+
+
+def save_probe_model(path: Path, behaviour: str, **kwargs: Any) -> Path:
+    mlflow.pyfunc.save_model(str(path), python_model=ProbeModel(behaviour, **kwargs))
+    return path
