@@ -197,7 +197,9 @@ def test_file_uri_and_json_shards(spark, tmp_path: Path, numbers: Path) -> None:
     out = tmp_path / "out"
     _run(spark, _spec(f"file://{numbers}", model, out, ["a"], ["key"], fmt="JSON"))  # type: ignore[arg-type]
     shards = sorted(p.name for p in out.iterdir())
-    assert shards == [f"prediction.results-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))]
+    assert shards == [
+        f"prediction.results-{i:05d}-of-{len(shards):05d}" for i in range(len(shards))
+    ]
     lines = [line for p in sorted(out.iterdir()) for line in p.read_text().splitlines()]
     assert sorted(lines) == [
         '{"key":"k1","a":1.0,"prediction":1.0}',
@@ -233,7 +235,9 @@ class TestSaveModes:
         assert [p.name for p in existing.iterdir()] == ["old.parquet"]
         assert set(markers.iterdir()) == loads_before
 
-    def test_ignore_skips_the_job(self, spark, tmp_path: Path, numbers: Path, existing: Path) -> None:
+    def test_ignore_skips_the_job(
+        self, spark, tmp_path: Path, numbers: Path, existing: Path
+    ) -> None:
         text, markers = self._spec(tmp_path, numbers, existing, "IGNORE")
         loads_before = set(markers.iterdir())
         result = _run(spark, text)

@@ -162,7 +162,9 @@ def test_no_source_or_two_sinks() -> None:
     with pytest.raises(UserError, match="no source given; add bigquerySource or gcsSource"):
         parse_spec_text(no_source)
     two_sinks = FILES_SPEC + "bigquerySink: {table: p.d.t}\n"
-    with pytest.raises(UserError, match="exactly one sink is allowed, got bigquerySink and gcsSink"):
+    with pytest.raises(
+        UserError, match="exactly one sink is allowed, got bigquerySink and gcsSink"
+    ):
         parse_spec_text(two_sinks)
     with pytest.raises(UserError, match="no sink given"):
         parse_spec_text("gcsSource: {format: JSON, uri: /i}\nmodel: {uri: /m}\n")
@@ -184,7 +186,9 @@ def test_array_needs_item_type_and_sink_formats() -> None:
 
 def test_column_conflicts() -> None:
     with pytest.raises(UserError, match="gcsSource.passthrough: a also listed in features"):
-        parse_spec_text(FILES_SPEC.replace("features: [a, b]", "features: [a, b]\n  passthrough: [a]"))
+        parse_spec_text(
+            FILES_SPEC.replace("features: [a, b]", "features: [a, b]\n  passthrough: [a]")
+        )
     with pytest.raises(UserError, match="gcsSink.result_column: 'a' is also an input column"):
         parse_spec_text(FILES_SPEC + "  result_column: a\n".replace("  ", "  "))
 

@@ -42,10 +42,17 @@ def bigquery_client(project: str | None) -> Any:
     return bigquery.Client(project=project)
 
 
-def bigquery_read_client() -> Any:
+def storage_read_emulator() -> str | None:
+    """The Storage Read emulator endpoint, if any (read on the driver, handed to executors)."""
+    return os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST") or None
+
+
+def bigquery_read_client(emulator_host: str | None = None) -> Any:
+    """A Storage Read client; ``emulator_host`` (default: from the environment) selects an
+    emulator. Executors are given the driver's value, as their environment may lack it."""
     from google.cloud import bigquery_storage_v1
 
-    host = os.environ.get("BIGQUERY_STORAGE_EMULATOR_HOST")
+    host = emulator_host or storage_read_emulator()
     if host:
         import grpc
         from google.cloud.bigquery_storage_v1.services.big_query_read.transports import (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from spark_job.errors import UserError
 
-_PROJECT = r"[a-z][a-z0-9\-]*(?:\.[a-z][a-z0-9\-]*)?(?::[a-z][a-z0-9\-]*)?"
+_PROJECT = r"(?:[a-z][a-z0-9\-.]*:)?[a-z][a-z0-9\-]*"  # domain-scoped: example.com:project
 _NAME = r"[A-Za-z0-9_]+"
 _TABLE = r"[\w\-$ ]+"
 _FULL = re.compile(rf"^(?P<project>{_PROJECT})[.:](?P<dataset>{_NAME})\.(?P<table>{_TABLE})$")
