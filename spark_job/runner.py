@@ -28,10 +28,11 @@ class JobResult:
     rows_written: int = 0
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    skip_reason: str = ""
 
     def summary(self) -> str:
         if self.status == "SKIPPED":
-            return f"skipped: {self.destination} exists and save_mode is IGNORE; nothing predicted"
+            return f"skipped: {self.skip_reason}"
         return (
             f"rows in: {self.rows_read}, rows out: {self.rows_written},"
             f" failed: {self.rows_failed}, seconds: {self.seconds:.1f} -> {self.destination}"
@@ -57,7 +58,9 @@ def run_job(spark: SparkSession, spec: JobSpec, job_name: str, run_id: str) -> J
     started = time.monotonic()
     sink = open_sink(spec, job_name, run_id)
     if not sink.prepare(spark):
-        return JobResult(status="SKIPPED", destination=sink.destination)
+        return JobResult(
+            status="SKIPPED", destination=sink.destination, skip_reason=sink.skip_reason
+        )
     model_dir = resolve_model(spec.model.uri)
     source = open_source(spec)
     rows_predicted = spark.sparkContext.accumulator(0)

@@ -25,7 +25,8 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
     - ``columns``: the feature names it received, comma-joined, one per row (str);
     - ``year``: the year of the first feature via ``.dt`` (needs datetime64);
     - ``constant``: ``value`` for every row, as given (any type, lists for arrays);
-    - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature.
+    - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature;
+    - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number.
     ``load_marker``: a directory where each load of the model creates one file.
     """
 
@@ -50,6 +51,11 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
             if isinstance(self.value, list):
                 return [list(self.value) for _ in range(rows)]
             return np.array([self.value] * rows, dtype=object)
+        if self.behaviour == "fail_if_negative":
+            numbers = model_input.select_dtypes("number")
+            if (numbers < 0).any().any():
+                raise ValueError("negative feature value")
+            return numbers.sum(axis=1).to_numpy(dtype=float)
         if self.behaviour == "pairs":
             first = model_input.iloc[:, 0].to_numpy(dtype=float)
             return np.column_stack([first, 2 * first])

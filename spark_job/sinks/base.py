@@ -31,6 +31,9 @@ class SinkWriter(ABC):
     staged; it is called on every failure and may be called more than once.
     """
 
+    #: Why ``prepare`` chose to skip the job, for the summary.
+    skip_reason: str = "the output exists and save_mode is IGNORE; nothing predicted"
+
     @abstractmethod
     def prepare(self, spark: SparkSession) -> bool: ...
 

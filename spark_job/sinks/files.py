@@ -58,6 +58,7 @@ class LocalFileSink(SinkWriter):
                 f" {self.field}.save_mode is {mode.value}; remove it or use OVERWRITE, APPEND"
                 " or IGNORE."
             )
+        self.skip_reason = f"{self.path} exists and save_mode is IGNORE; nothing predicted"
         return mode is not SaveMode.IGNORE
 
     def _write_staging(self, predictions: DataFrame, columns: OutputColumns) -> None:
