@@ -283,8 +283,8 @@ def test_connector_engine_hands_mode_table_and_options_to_sparks_writer(
 
 def test_merlin_readme_sample_bigquery_to_bigquery_through_the_cli(sink_env, tmp_path) -> None:
     iris = f"{EMULATOR_PROJECT}.{DATASET}.table_iris"
-    create_table(iris, [SchemaField(n, "FLOAT64") for n in
-                        ("sepal_length", "sepal_width", "petal_length", "petal_width")])  # fmt: skip
+    names = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+    create_table(iris, [SchemaField(n, "FLOAT64") for n in names])
     run_sql(f"INSERT INTO `{iris}` VALUES (5.1, 3.5, 1.4, 0.2), (6.2, 2.9, 4.3, 1.3)")
     model = save_probe_model(tmp_path / "model", "sum")
     spec = tmp_path / "merlin.yaml"
