@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import uuid
+from typing import Any
 
 if (
     __name__ == "__main__"
@@ -42,6 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="id of this run, stable across driver restarts (default: $SPARK_JOB_RUN_ID or random)",
     )
     parser.add_argument("--dry-run-model", metavar="URI", help="load the model at URI and exit")
+    parser.add_argument(
+        "--status-path", help="write the final status JSON here (a local path or gs://…)"
+    )
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        help="seconds between progress lines while predicting (0: none; default 10)",
+    )
     return parser
 
 
@@ -54,33 +64,73 @@ def _dry_run_model(uri: str) -> int:
     return EXIT_OK
 
 
+def _run_id(args: argparse.Namespace) -> str:
+    return args.run_id or os.environ.get("SPARK_JOB_RUN_ID") or uuid.uuid4().hex[:12]
+
+
+def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: Any) -> None:
+    if not args.status_path:
+        return
+    from spark_job.status import status_document, write_status
+
+    try:
+        write_status(args.status_path, status_document(state, args.job_name, run_id, **fields))
+    except Exception as error:  # the status file must not change the job's outcome
+        print(f"warning: could not write --status-path: {error}", file=sys.stderr, flush=True)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from spark_job.events import emit
-    from spark_job.spec import load_spec
+    """Run the job with its lifecycle: states, SIGTERM, status file, exit code."""
+    from spark_job.lifecycle import EXIT_TERMINATED, Lifecycle
 
     if not args.spec_path or not args.job_name:
         raise UserError("--job-name and --spec-path are required (or --dry-run-model URI).")
-    spec = load_spec(args.spec_path)
-    run_id = args.run_id or os.environ.get("SPARK_JOB_RUN_ID") or uuid.uuid4().hex[:12]
-    emit("PENDING", args.job_name, run_id=run_id)
-
-    from spark_job.runner import run_job
-    from spark_job.session import build_session
-
-    spark = build_session(args.job_name, local=args.local, master=args.master)
-    emit("RUNNING", args.job_name, spark_application_id=spark.sparkContext.applicationId)
+    lifecycle = Lifecycle(args.job_name)
+    lifecycle.install()
+    run_id = _run_id(args)
+    lifecycle.state("PENDING", run_id=run_id)
+    spark = None
+    application_id = None
     try:
-        result = run_job(spark, spec, args.job_name, run_id)
+        from spark_job.spec import load_spec
+
+        spec = load_spec(args.spec_path)
+        from spark_job.runner import run_job
+        from spark_job.session import build_session
+
+        spark = build_session(args.job_name, local=args.local, master=args.master)
+        lifecycle.on_terminate(spark.sparkContext.cancelAllJobs)
+        application_id = spark.sparkContext.applicationId
+        lifecycle.state("RUNNING", spark_application_id=application_id)
+        result = run_job(spark, spec, args.job_name, run_id, args.progress_interval)
+    except BaseException as error:
+        if lifecycle.terminating.is_set():
+            lifecycle.state("TERMINATED", error="stopped by SIGTERM")
+            _write_status(args, "TERMINATED", run_id, error="stopped by SIGTERM",
+                          application_id=application_id)  # fmt: skip
+            return EXIT_TERMINATED
+        message = str(error) if isinstance(error, UserError) else _first_line(error)
+        lifecycle.state("FAILED", error=message)
+        _write_status(args, "FAILED", run_id, error=message, application_id=application_id)
+        raise
     finally:
-        spark.stop()
-    emit("COMPLETED", args.job_name, status=result.status, destination=result.destination)
+        if spark is not None:
+            spark.stop()
+    lifecycle.state("COMPLETED", outcome=result.status, destination=result.destination,
+                    rows_written=result.rows_written)  # fmt: skip
+    _write_status(args, "COMPLETED", run_id, result=result, application_id=application_id)
     print(result.summary(), flush=True)
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv and argv[0] == "manifest":
+            from spark_job.manifest import main as manifest_main
+
+            return manifest_main(argv[1:])
+        args = build_parser().parse_args(argv)
         if args.dry_run_model:
             return _dry_run_model(args.dry_run_model)
         return _run(args)

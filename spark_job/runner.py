@@ -11,8 +11,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType
 
 from spark_job.errors import UserError
-from spark_job.model import prediction_column, ship_model
+from spark_job.model import keep_predicted, prediction_column, ship_model
 from spark_job.model_store import resolve_model
+from spark_job.partitioning import cluster_cores, spread
+from spark_job.progress import ProgressReporter
+from spark_job.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
 from spark_job.sinks import OutputColumns, open_sink
 from spark_job.sources import open_source
 from spark_job.spec import JobSpec
@@ -39,11 +42,12 @@ class JobResult:
         )
 
 
-_MODEL_OUTPUT_ERROR = re.compile(r"ModelOutputError: (.+)")
+_MODEL_OUTPUT_ERROR = re.compile(r"(?:ModelOutputError|BadInputError): (.+)")
 
 
 def user_error_from_task(error: Exception) -> UserError | None:
-    """A task failure caused by a user's mistake (model output vs spec), as a UserError."""
+    """A task failure caused by a user's mistake (model output vs spec, an unreadable input
+    instance under FAIL_FAST), as a UserError."""
     match = _MODEL_OUTPUT_ERROR.search(str(error))
     return UserError(match.group(1).strip()) if match else None
 
@@ -53,9 +57,19 @@ def _datetime_features(frame: DataFrame, features: list[str]) -> set[str]:
     return {name for name in features if isinstance(types[name], DateType)}
 
 
-def run_job(spark: SparkSession, spec: JobSpec, job_name: str, run_id: str) -> JobResult:
-    """Run ``spec`` on ``spark``; raise UserError for the user's mistakes."""
+def run_job(
+    spark: SparkSession,
+    spec: JobSpec,
+    job_name: str,
+    run_id: str,
+    progress_interval: float = 0.0,
+) -> JobResult:
+    """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
+
+    ``progress_interval`` > 0 prints a progress line at most that often while predicting.
+    """
     started = time.monotonic()
+    stages: dict[str, float] = {}
     sink = open_sink(spec, job_name, run_id)
     if not sink.prepare(spark):
         return JobResult(
@@ -64,10 +78,22 @@ def run_job(spark: SparkSession, spec: JobSpec, job_name: str, run_id: str) -> J
     model_dir = resolve_model(spec.model.uri)
     source = open_source(spec)
     rows_predicted = spark.sparkContext.accumulator(0)
+    errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
+    source.row_errors = errors
+    checked: list[ErrorReport | None] = []
+
+    def check_errors() -> ErrorReport | None:
+        """Between staging and publishing: fail if too many instances failed."""
+        checked.append(errors.check(rows_predicted.value))
+        return checked[-1]
+
+    sink.on_staged = check_errors
     try:
-        frame = source.read(spark)
+        frame = spread(source.read(spark), cluster_cores(spark))
+        stages["prepare"] = round(time.monotonic() - started, 3)
         passthrough = list(spec.source.passthrough)
-        features = [c for c in frame.columns if c not in passthrough]
+        origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
+        features = [c for c in frame.columns if c not in passthrough and c not in origin]
         shipped = ship_model(spark, model_dir)
         result_column = spec.sink.result_column
         prediction = prediction_column(
@@ -77,10 +103,25 @@ def run_job(spark: SparkSession, spec: JobSpec, job_name: str, run_id: str) -> J
             spec.model.result,
             rows_predicted,
             *[frame[name] for name in features],
+            policy=errors.task_view(),
+            origin=[frame[name] for name in origin],
         )
-        predictions = frame.select(*passthrough, *features, prediction.alias(result_column))
+        if errors.record_and_continue:
+            scored = frame.select(*passthrough, *features, prediction.alias("__spark_job_scored"))
+            kept = [*passthrough, *features]
+            predictions = keep_predicted(scored, kept, "__spark_job_scored", result_column)
+        else:
+            predictions = frame.select(*passthrough, *features, prediction.alias(result_column))
         columns = OutputColumns(passthrough, features, result_column)
-        written = sink.write(predictions, columns)
+        run_started = time.monotonic()
+        reporter = ProgressReporter(
+            spark.sparkContext, rows_predicted, source.estimated_rows, progress_interval
+        )
+        with reporter:
+            written = sink.write(predictions, columns)
+        if not checked:  # a sink that does not call staged(): judge the errors after all
+            check_errors()
+        stages["run"] = round(time.monotonic() - run_started, 3)
     except PySparkException as error:
         sink.abort()
         raise user_error_from_task(error) or error from None
@@ -90,11 +131,14 @@ def run_job(spark: SparkSession, spec: JobSpec, job_name: str, run_id: str) -> J
     finally:
         source.close()
     predicted = rows_predicted.value
+    failed = errors.failed
     return JobResult(
         status="COMPLETED",
         destination=sink.destination,
-        rows_read=predicted,
+        rows_read=predicted + failed,
         rows_predicted=predicted,
+        rows_failed=failed,
         rows_written=predicted if written is None else written,
         seconds=time.monotonic() - started,
+        stage_seconds=stages,
     )

@@ -26,7 +26,8 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
     - ``year``: the year of the first feature via ``.dt`` (needs datetime64);
     - ``constant``: ``value`` for every row, as given (any type, lists for arrays);
     - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature;
-    - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number.
+    - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number;
+    - ``slow``: like ``sum``, after sleeping ``value`` seconds per batch.
     ``load_marker``: a directory where each load of the model creates one file.
     """
 
@@ -51,6 +52,11 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
             if isinstance(self.value, list):
                 return [list(self.value) for _ in range(rows)]
             return np.array([self.value] * rows, dtype=object)
+        if self.behaviour == "slow":  # ``value`` seconds per batch, then ``sum``
+            import time
+
+            time.sleep(float(self.value))
+            return model_input.select_dtypes("number").sum(axis=1).to_numpy(dtype=float)
         if self.behaviour == "fail_if_negative":
             numbers = model_input.select_dtypes("number")
             if (numbers < 0).any().any():
