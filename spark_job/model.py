@@ -53,11 +53,15 @@ class ShippedModel:
 
 
 def ship_model(spark: SparkSession, model_dir: Path) -> ShippedModel:
-    """Copy ``model_dir`` under a unique name and add it to the job's distributed files."""
-    name = f"spark_job_model_{uuid.uuid4().hex[:12]}"
-    staging = Path(tempfile.mkdtemp(prefix="spark_job_ship_")) / name
-    shutil.copytree(model_dir, staging)
-    spark.sparkContext.addFile(str(staging), recursive=True)
+    """Zip ``model_dir`` under a unique name and add it to the job's archives.
+
+    Spark unpacks an archive on every executor (``addFile`` would not take a local directory
+    outside local mode); ``SparkFiles.get(name)`` is then the unpacked model directory.
+    """
+    name = f"spark_job_model_{uuid.uuid4().hex[:12]}.zip"
+    staging = Path(tempfile.mkdtemp(prefix="spark_job_ship_"))
+    archive = shutil.make_archive(str(staging / name.removesuffix(".zip")), "zip", model_dir)
+    spark.sparkContext.addArchive(archive)
     return ShippedModel(name=name, local_dir=staging)
 
 
