@@ -8,6 +8,7 @@ the memory run), BENCH_REPS (3), BENCH_BQ_ROWS (1M; 0 skips the BigQuery read).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -32,10 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 def _tree_rss(process: psutil.Process) -> int:
     total = 0
     for member in [process, *process.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += member.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -54,10 +53,8 @@ def run_contender(contender: str, workload: Workload, memory: str = "2g") -> dic
     def watch() -> None:
         nonlocal peak
         while not done.is_set():
-            try:
+            with contextlib.suppress(psutil.Error):
                 peak = max(peak, _tree_rss(watched))
-            except psutil.Error:
-                pass
             time.sleep(0.1)
 
     watcher = threading.Thread(target=watch, daemon=True)
