@@ -1,122 +1,138 @@
-"""The storage-api engine reading a BigQuery table from the emulator, against one process reading
-the same kind of read session with ``BigQueryReadClient`` directly.
+"""The storage-api engine reading a BigQuery table from the emulator, against one process
+reading the same read session with ``BigQueryReadClient`` directly.
 
     python -m benchmarks.bigquery_read [ROWS]
 
-bqemulator serves one stream per read session, so both sides read one stream: the ratio shows
-what the Spark data source costs over a bare client, not parallel speed-up.
+The engine's read session asks for as many streams as Spark has cores (``maxParallelism``);
+Spark reads them in parallel, one task per stream, into rows (a ``noop`` write consumes every
+column). The direct reader then reads the very same session's streams one after the other in
+one process and decodes each Arrow batch, which is the least any reader does. Both exclude
+creating the session. The ratio is engine rows/s over direct rows/s: above 1 the engine's
+parallel streams outrun its per-row costs (Arrow to Spark rows), below 1 they do not.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 PROJECT = "bench-project"
-TABLE = f"{PROJECT}.bench.wide"
-COLUMNS = [f"f{i}" for i in range(8)]
+DATASET = "bench"
+TABLE = f"{PROJECT}.{DATASET}.features"
+FEATURES = [f"f{i}" for i in range(8)]
+REPETITIONS = 3
 
 
-def _load_table(rows: int, gcs_root: Path) -> None:
+def create_table(rows: int, gcs_root: Path) -> None:
+    """``rows`` rows of an INT64 id and 8 FLOAT64 features, loaded from Parquet by a load job
+    (bqemulator reads ``gs://b/o`` from the filesystem root it shares with fake-gcs-server)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from google.cloud import bigquery
 
     from spark_job.bigquery.clients import bigquery_client
 
-    values = np.random.default_rng(0).normal(size=(rows, len(COLUMNS)))
-    table = pa.table({"id": np.arange(rows, dtype=np.int64)} | {
-        name: values[:, i] for i, name in enumerate(COLUMNS)
-    })  # fmt: skip
-    (gcs_root / "bench-bucket").mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, gcs_root / "bench-bucket" / "wide.parquet")
+    values = np.random.default_rng(0).normal(size=(rows, len(FEATURES)))
+    columns = {"id": np.arange(rows, dtype=np.int64)}
+    columns.update({name: values[:, i] for i, name in enumerate(FEATURES)})
+    bucket = gcs_root / "bench-bucket"
+    bucket.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), bucket / "features.parquet")
     client = bigquery_client(PROJECT)
-    client.create_dataset(f"{PROJECT}.bench", exists_ok=True)
-    schema = [bigquery.SchemaField("id", "INT64")] + [
-        bigquery.SchemaField(name, "FLOAT64") for name in COLUMNS
-    ]
+    client.create_dataset(f"{PROJECT}.{DATASET}", exists_ok=True)
+    schema = [bigquery.SchemaField("id", "INT64")]
+    schema += [bigquery.SchemaField(name, "FLOAT64") for name in FEATURES]
     config = bigquery.LoadJobConfig(source_format="PARQUET", schema=schema)
-    client.load_table_from_uri("gs://bench-bucket/wide.parquet", TABLE, job_config=config).result()
+    job = client.load_table_from_uri("gs://bench-bucket/features.parquet", TABLE, job_config=config)
+    job.result(timeout=600)
 
 
-def read_direct() -> int:
-    """One process: create a read session and read its streams with the bare client."""
-    from google.cloud.bigquery_storage_v1 import types
-
-    from spark_job.bigquery.clients import bigquery_read_client
-
-    client = bigquery_read_client()
-    session = client.create_read_session(
-        parent=f"projects/{PROJECT}",
-        read_session=types.ReadSession(
-            table=f"projects/{PROJECT}/datasets/bench/tables/wide",
-            data_format=types.DataFormat.ARROW,
-            read_options=types.ReadSession.TableReadOptions(selected_fields=["id", *COLUMNS]),
-        ),
-        max_stream_count=0,
-    )
-    schema = pa.ipc.read_schema(pa.py_buffer(session.arrow_schema.serialized_schema))
-    rows = 0
-    for stream in session.streams:
-        for response in client.read_rows(stream.name):
-            batch = pa.ipc.read_record_batch(
-                pa.py_buffer(response.arrow_record_batch.serialized_record_batch), schema
-            )
-            rows += batch.num_rows
-    return rows
-
-
-def read_with_engine(spark: Any) -> int:
+def read_with_engine(spark: Any, streams: int) -> tuple[Any, float]:
+    """The storage-api engine, as a job reads: returns (session handle, seconds of reading)."""
     from spark_job.sources.bigquery import BigQueryTableSource
     from spark_job.spec import BigQuerySource
 
+    options = {"engine": "storage-api", "maxParallelism": str(streams)}
     source = BigQueryTableSource(
-        BigQuerySource(
-            table=TABLE, features=COLUMNS, passthrough=["id"], options={"engine": "storage-api"}
-        )  # fmt: skip
+        BigQuerySource(table=TABLE, features=FEATURES, passthrough=["id"], options=options)
     )
-    frame = source.read(spark)
+    frame = source.read(spark)  # creates the read session (not timed)
+    started = time.perf_counter()
     frame.write.format("noop").mode("overwrite").save()
-    return int(source.estimated_rows or 0)
+    seconds = time.perf_counter() - started
+    source.close()
+    return source.session, seconds
+
+
+def read_directly(handle: Any) -> tuple[int, float]:
+    """One process reads every stream of ``handle``'s session and decodes its Arrow batches."""
+    import base64
+
+    import pyarrow as pa
+
+    from spark_job.bigquery.clients import bigquery_read_client
+
+    client = bigquery_read_client(handle.emulator_host)
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(handle.arrow_schema_b64)))
+    rows = 0
+    started = time.perf_counter()
+    for stream in handle.streams:
+        for response in client.read_rows(stream):
+            serialized = response.arrow_record_batch.serialized_record_batch
+            rows += pa.ipc.read_record_batch(pa.py_buffer(serialized), schema).num_rows
+    return rows, time.perf_counter() - started
 
 
 def run(rows: int = 1_000_000) -> dict[str, Any]:
+    """Start emulators, create a ``rows``-row table, and measure both readers (median of 3)."""
+    from pyspark.sql import SparkSession
+
     from spark_job.dev.emulators import Emulators
     from spark_job.session import build_session
 
-    root = Path(tempfile.mkdtemp(prefix="bench_bq_"))
+    root = Path(tempfile.mkdtemp(prefix="bench_bigquery_read_"))
     emulators = Emulators(project=PROJECT, gcs_root=root / "gcs").start(log_dir=root)
+    saved = {key: os.environ.get(key) for key in emulators.environment}
     os.environ.update(emulators.environment)
+    own_session = SparkSession.getActiveSession() is None
+    spark = build_session("bench-bigquery-read", local=True, master="local[2]")
     try:
-        _load_table(rows, root / "gcs")
-        spark = build_session("bench-bq", local=True, master="local[2]")
-        read_with_engine(spark)  # warm the session and the Python workers
-        engine: list[float] = []
-        direct: list[float] = []
-        for _ in range(3):  # alternate
-            started = time.perf_counter()
-            read_with_engine(spark)
-            engine.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            assert read_direct() == rows
-            direct.append(time.perf_counter() - started)
-        spark.stop()
+        create_table(rows, root / "gcs")
+        streams = max(1, spark.sparkContext.defaultParallelism)
+        read_with_engine(spark, streams)  # warm-up: Python workers, JIT, emulator caches
+        engine, direct = [], []
+        for _ in range(REPETITIONS):
+            handle, seconds = read_with_engine(spark, streams)
+            engine.append(seconds)
+            read, seconds = read_directly(handle)
+            if read != rows:
+                raise RuntimeError(f"the direct reader read {read} rows of {rows}")
+            direct.append(seconds)
     finally:
+        if own_session:
+            spark.stop()
         emulators.stop()
-    engine_rate = rows / float(np.median(engine))
-    direct_rate = rows / float(np.median(direct))
+        shutil.rmtree(root, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    engine_rate = rows / statistics.median(engine)
+    direct_rate = rows / statistics.median(direct)
     return {
         "rows": rows,
-        "engine_rows_per_s": engine_rate,
-        "direct_rows_per_s": direct_rate,
-        "ratio": engine_rate / direct_rate,
-        "streams_per_session": 1,
+        "streams": len(handle.streams),
+        "engine_rows_per_s": round(engine_rate),
+        "direct_rows_per_s": round(direct_rate),
+        "ratio": round(engine_rate / direct_rate, 3),
     }
 
 

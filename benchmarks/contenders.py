@@ -2,7 +2,10 @@
 
     python -m benchmarks.contenders CONTENDER WORKLOAD ROWS OUTPUT_DIR [DRIVER_MEMORY]
 
-Times exclude SparkSession start-up (reported apart) but include loading the model.
+Each contender reports ``startup_s`` — importing its libraries and, for the Spark contenders,
+starting the SparkSession — and ``seconds``: everything after, model load included, until the
+output is written. A fresh process per run means no contender inherits another's warm JVM,
+Python workers or page cache of imported modules beyond what the OS keeps.
 """
 
 from __future__ import annotations
@@ -15,18 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.workloads import FEATURES, Workload, workloads
+from benchmarks.workloads import FEATURES, Workload, workload_named
 
-SPARK_CONF = {"spark.driver.memory": "2g"}
-
-
-def _workload(name: str, rows: int) -> Workload:
-    kind = next(w.model_kind for w in workloads() if w.name == name)
-    return Workload(name, rows, kind)
+CONTENDERS = ("single_process", "mlflow_spark_udf", "spark_job")
+MASTER = "local[2]"
 
 
-def single_process(workload: Workload, output: Path) -> dict[str, Any]:
-    """pyarrow read → pyfunc.predict → pyarrow write, one Python process: the one-core limit."""
+def single_process(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
+    """pyarrow read → ``pyfunc.predict`` → pyarrow write in one Python process (one core)."""
+    began = time.perf_counter()
     import mlflow.pyfunc
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -36,75 +36,72 @@ def single_process(workload: Workload, output: Path) -> dict[str, Any]:
     model = mlflow.pyfunc.load_model(str(workload.model_dir))
     output.mkdir(parents=True)
     dataset = ds.dataset(str(workload.input_dir), format="parquet")
-    for index, batch in enumerate(dataset.to_batches(batch_size=250_000)):
-        frame = batch.to_pandas()
-        prediction = model.predict(frame[FEATURES])
+    for index, batch in enumerate(dataset.to_batches(batch_size=workload.batch_rows)):
+        prediction = model.predict(batch.select(FEATURES).to_pandas())
         table = pa.Table.from_batches([batch]).append_column(
             "prediction", pa.array(prediction, type=pa.float64())
         )
         pq.write_table(table, output / f"part-{index:05d}.parquet")
-    return {"startup_s": 0.0, "seconds": time.perf_counter() - started}
+    return {"startup_s": started - began, "seconds": time.perf_counter() - started}
 
 
 def _session(memory: str) -> Any:
     from spark_job.session import build_session
 
-    return build_session(
-        "bench", local=True, master="local[2]", conf={**SPARK_CONF, "spark.driver.memory": memory}
-    )
+    conf = {"spark.driver.memory": memory, "spark.executor.memory": memory}
+    return build_session("bench", local=True, master=MASTER, conf=conf)
 
 
 def mlflow_spark_udf(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
-    """Stock ``mlflow.pyfunc.spark_udf`` in the same Spark local[2] job."""
+    """Stock ``mlflow.pyfunc.spark_udf`` in the same local[2] session, same files in and out."""
+    began = time.perf_counter()
     import mlflow.pyfunc
 
-    began = time.perf_counter()
     spark = _session(memory)
-    startup = time.perf_counter() - began
     started = time.perf_counter()
     udf = mlflow.pyfunc.spark_udf(spark, str(workload.model_dir), result_type="double")
     frame = spark.read.parquet(str(workload.input_dir))
     frame.withColumn("prediction", udf(*FEATURES)).write.parquet(str(output))
     seconds = time.perf_counter() - started
     spark.stop()
-    return {"startup_s": startup, "seconds": seconds}
+    return {"startup_s": started - began, "seconds": seconds}
 
 
 def spark_job(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
-    """Our job through the function the CLI calls (``run_job``), same session settings."""
+    """Our job through ``run_job`` (what the CLI calls after building its session)."""
+    began = time.perf_counter()
     from spark_job.runner import run_job
     from spark_job.spec import parse_spec_text
 
-    began = time.perf_counter()
     spark = _session(memory)
-    startup = time.perf_counter() - began
+    started = time.perf_counter()
     spec = parse_spec_text(
         f"""
-gcsSource: {{format: PARQUET, uri: {workload.input_dir}, features: {FEATURES}, passthrough: [id]}}
-model: {{type: PYFUNC, uri: {workload.model_dir}, result: {{type: DOUBLE}}}}
-gcsSink: {{format: PARQUET, uri: {output}}}
+kind: PredictionJob
+name: bench
+gcsSource: {{format: PARQUET, uri: "{workload.input_dir}", features: {FEATURES},
+             passthrough: [id]}}
+model: {{type: PYFUNC, uri: "{workload.model_dir}", result: {{type: DOUBLE}}}}
+gcsSink: {{format: PARQUET, uri: "{output}", save_mode: OVERWRITE}}
 """
     )
-    started = time.perf_counter()
     result = run_job(spark, spec, "bench", "bench")
     seconds = time.perf_counter() - started
     spark.stop()
-    assert result.rows_written == workload.rows, result
-    return {"startup_s": startup, "seconds": seconds}
+    if result.rows_written != workload.rows:
+        raise RuntimeError(f"spark_job wrote {result.rows_written} rows of {workload.rows}")
+    return {"startup_s": started - began, "seconds": seconds}
 
 
 def main(argv: list[str]) -> None:
     contender, name, rows, output = argv[0], argv[1], int(argv[2]), Path(argv[3])
     memory = argv[4] if len(argv) > 4 else "2g"
-    workload = _workload(name, rows)
+    if contender not in CONTENDERS:
+        raise SystemExit(f"unknown contender {contender!r}; one of {', '.join(CONTENDERS)}")
+    workload = workload_named(name, rows)
     shutil.rmtree(output, ignore_errors=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if contender == "single_process":
-        timing = single_process(workload, output)
-    elif contender == "mlflow_spark_udf":
-        timing = mlflow_spark_udf(workload, output, memory)
-    else:
-        timing = spark_job(workload, output, memory)
+    timing = globals()[contender](workload, output, memory)
     shutil.rmtree(output, ignore_errors=True)
     print("BENCH " + json.dumps({**timing, "rows": rows}), flush=True)
 

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 DATA = Path(__file__).parent / "data"
 FEATURES = [f"f{i}" for i in range(8)]
 FILES_PER_INPUT = 4
+ROW_GROUP_ROWS = 250_000
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,22 @@ class Workload:
     def model_dir(self) -> Path:
         return DATA / f"model_{self.model_kind}"
 
+    @property
+    def batch_rows(self) -> int:
+        """Rows per batch of the single-process contender (one input row group)."""
+        return ROW_GROUP_ROWS
+
 
 def workloads() -> list[Workload]:
     return [
         Workload("cheap", int(os.environ.get("BENCH_CHEAP_ROWS", 2_000_000)), "logistic"),
         Workload("heavy", int(os.environ.get("BENCH_HEAVY_ROWS", 200_000)), "forest"),
     ]
+
+
+def workload_named(name: str, rows: int) -> Workload:
+    kind = next(w.model_kind for w in workloads() if w.name == name)
+    return Workload(name, rows, kind)
 
 
 def _features(rows: int, seed: int) -> np.ndarray:
@@ -56,7 +67,7 @@ def write_input(workload: Workload) -> None:
             {"id": np.arange(index * per_file, index * per_file + rows, dtype=np.int64)}
             | {name: values[:, i] for i, name in enumerate(FEATURES)}
         )
-        pq.write_table(table, partial / f"part-{index}.parquet", row_group_size=250_000)
+        pq.write_table(table, partial / f"part-{index}.parquet", row_group_size=ROW_GROUP_ROWS)
     partial.rename(workload.input_dir)
 
 

@@ -12,6 +12,7 @@ in ``dir`` (not in sub-folders), ``gs://b/prefix*`` every object whose name star
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,23 +70,32 @@ def has_wildcard(uri: str) -> bool:
     return uri.endswith("*")
 
 
-def list_objects(storage: Any, path: GcsPath, direct_only: bool = False) -> list[GcsPath]:
-    """Objects whose name starts with ``path.name``, sorted; ``direct_only`` excludes names
-    with a further ``/`` after the prefix (``dir/*`` semantics). Folder placeholders
+def _listed(storage: Any, path: GcsPath, direct_only: bool = False) -> list[tuple[GcsPath, int]]:
+    """(object, size) of objects whose name starts with ``path.name``, sorted by name;
+    ``direct_only``: not in sub-folders below the prefix (``dir/*``). Folder placeholders
     (names ending in ``/``) are skipped."""
-    found: list[GcsPath] = []
-    for blob in storage.list_blobs(path.bucket, prefix=path.name or None):
+    found: list[tuple[GcsPath, int]] = []
+    delimiter = "/" if direct_only else None
+    for blob in storage.list_blobs(path.bucket, prefix=path.name or None, delimiter=delimiter):
         name: str = blob.name
         if name.endswith("/"):
             continue
         if direct_only and "/" in name[len(path.name) :]:
             continue
-        found.append(GcsPath(path.bucket, name))
-    return sorted(found, key=lambda p: p.name)
+        found.append((GcsPath(path.bucket, name), int(blob.size or 0)))
+    return sorted(found, key=lambda item: item[0].name)
 
 
-def expand(storage: Any, uri: str) -> list[GcsPath]:
-    """Objects matched by ``uri``: an exact object, ``dir/*`` or ``prefix*``.
+def list_objects(storage: Any, path: GcsPath, direct_only: bool = False) -> list[GcsPath]:
+    """Objects whose name starts with ``path.name``, sorted; ``direct_only`` excludes names
+    with a further ``/`` after the prefix (``dir/*`` semantics). Folder placeholders
+    (names ending in ``/``) are skipped."""
+    return [p for p, _size in _listed(storage, path, direct_only)]
+
+
+def expand_sized(storage: Any, uri: str) -> list[tuple[GcsPath, int]]:
+    """(object, size) of the objects matched by ``uri``: an exact object, ``dir/*`` or
+    ``prefix*``.
 
     A URI without a wildcard that names a "folder" (other objects start with ``uri/``) matches
     the objects directly inside it, as Spark's readers do for directories.
@@ -95,12 +105,18 @@ def expand(storage: Any, uri: str) -> list[GcsPath]:
         prefix = path.name[:-1]
         if "*" in prefix:
             raise ValueError(f"only a trailing '*' is supported: {uri!r}")
-        return list_objects(storage, GcsPath(path.bucket, prefix), direct_only=prefix.endswith("/"))
+        return _listed(storage, GcsPath(path.bucket, prefix), direct_only=prefix.endswith("/"))
     if path.name and not path.name.endswith("/"):
-        if storage.bucket(path.bucket).blob(path.name).exists():
-            return [path]
+        blob = storage.bucket(path.bucket).get_blob(path.name)
+        if blob is not None:
+            return [(path, int(blob.size or 0))]
     folder = path.name if path.name.endswith("/") or not path.name else path.name + "/"
-    return list_objects(storage, GcsPath(path.bucket, folder), direct_only=True)
+    return _listed(storage, GcsPath(path.bucket, folder), direct_only=True)
+
+
+def expand(storage: Any, uri: str) -> list[GcsPath]:
+    """Objects matched by ``uri`` (see :func:`expand_sized`)."""
+    return [p for p, _size in expand_sized(storage, uri)]
 
 
 def exists_prefix(storage: Any, path: GcsPath) -> bool:
@@ -173,10 +189,8 @@ def copy(storage: Any, source: GcsPath, target: GcsPath) -> None:
 def delete(storage: Any, path: GcsPath) -> None:
     from google.api_core.exceptions import NotFound
 
-    try:
+    with contextlib.suppress(NotFound):
         storage.bucket(path.bucket).blob(path.name).delete()
-    except NotFound:
-        pass
 
 
 def delete_prefix(storage: Any, path: GcsPath) -> int:

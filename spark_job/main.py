@@ -3,7 +3,8 @@
     spark-submit spark_job/main.py --job-name NAME --spec-path PATH
     python -m spark_job --job-name NAME --spec-path PATH --local
 
-Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error.
+Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error,
+143 stopped by SIGTERM (see spark_job/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -81,44 +82,52 @@ def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: A
 
 def _run(args: argparse.Namespace) -> int:
     """Run the job with its lifecycle: states, SIGTERM, status file, exit code."""
-    from spark_job.lifecycle import EXIT_TERMINATED, Lifecycle
+    from spark_job.lifecycle import EXIT_TERMINATED, Lifecycle, terminating
+    from spark_job.status import RunMeter
 
     if not args.spec_path or not args.job_name:
         raise UserError("--job-name and --spec-path are required (or --dry-run-model URI).")
     lifecycle = Lifecycle(args.job_name)
     lifecycle.install()
+    meter = RunMeter()
     run_id = _run_id(args)
-    lifecycle.state("PENDING", run_id=run_id)
     spark = None
     application_id = None
     try:
+        lifecycle.state("PENDING", run_id=run_id)
         from spark_job.spec import load_spec
 
         spec = load_spec(args.spec_path)
         from spark_job.runner import run_job
         from spark_job.session import build_session
 
+        meter.begin("session")
         spark = build_session(args.job_name, local=args.local, master=args.master)
+        lifecycle.forward_jvm_sigterm(spark)
         lifecycle.on_terminate(spark.sparkContext.cancelAllJobs)
         application_id = spark.sparkContext.applicationId
+        meter.end()
         lifecycle.state("RUNNING", spark_application_id=application_id)
-        result = run_job(spark, spec, args.job_name, run_id, args.progress_interval)
+        result = run_job(spark, spec, args.job_name, run_id, args.progress_interval, meter)
     except BaseException as error:
-        if lifecycle.terminating.is_set():
+        if terminating():
             lifecycle.state("TERMINATED", error="stopped by SIGTERM")
-            _write_status(args, "TERMINATED", run_id, error="stopped by SIGTERM",
+            _write_status(args, "TERMINATED", run_id, error="stopped by SIGTERM", meter=meter,
                           application_id=application_id)  # fmt: skip
             return EXIT_TERMINATED
         message = str(error) if isinstance(error, UserError) else _first_line(error)
         lifecycle.state("FAILED", error=message)
-        _write_status(args, "FAILED", run_id, error=message, application_id=application_id)
+        _write_status(args, "FAILED", run_id, error=message, meter=meter,
+                      application_id=application_id)  # fmt: skip
         raise
     finally:
         if spark is not None:
+            lifecycle.restore_jvm_sigterm()
             spark.stop()
     lifecycle.state("COMPLETED", outcome=result.status, destination=result.destination,
                     rows_written=result.rows_written)  # fmt: skip
-    _write_status(args, "COMPLETED", run_id, result=result, application_id=application_id)
+    _write_status(args, "COMPLETED", run_id, result=result, meter=meter,
+                  application_id=application_id)  # fmt: skip
     print(result.summary(), flush=True)
     return EXIT_OK
 
@@ -145,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SPARK_JOB_DEBUG"):
             raise
         return EXIT_FAILED
+    except BaseException as error:  # SIGTERM while reporting a failure
+        from spark_job.lifecycle import EXIT_TERMINATED, Terminated
+
+        if isinstance(error, Terminated):
+            return EXIT_TERMINATED
+        raise
 
 
 def _first_line(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Tuple  # noqa: UP035 - Spark's UDF type inference needs typing.Tuple
@@ -18,10 +18,13 @@ from typing import Any, Tuple  # noqa: UP035 - Spark's UDF type inference needs 
 import pandas as pd
 from pyspark import SparkFiles
 from pyspark.accumulators import Accumulator
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import BooleanType, StructField, StructType
 
-from spark_job.results import result_spark_type, to_result_series
+from spark_job.isolation import first_failure, isolate_rows
+from spark_job.results import ModelOutputError, result_spark_type, to_result_series
+from spark_job.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
 # Models loaded in this Python process, by shipped name. Spark reuses Python workers
@@ -75,6 +78,10 @@ def _as_model_input(
     return frame
 
 
+#: Fields of the struct the model column holds under RECORD_AND_CONTINUE.
+VALUE_FIELD, OK_FIELD = "value", "ok"
+
+
 def prediction_column(
     shipped: ShippedModel,
     features: list[str],
@@ -82,23 +89,72 @@ def prediction_column(
     result: ModelResult,
     rows_predicted: Accumulator[int],
     *columns: Column,
+    policy: TaskPolicy | None = None,
+    origin: Sequence[Column] = (),
 ) -> Column:
-    """A column holding the model's prediction for ``columns`` (the features, in spec order)."""
+    """A column holding the model's prediction for ``columns`` (the features, in spec order).
+
+    ``policy`` (the job's error handling) decides what a batch the model raises on becomes:
+    FAIL_FAST raises naming the first failing instance (its file and line from the ``origin``
+    columns, when the source gives them); RECORD_AND_CONTINUE retries the batch row by row,
+    records the failing rows and returns a struct ``{value, ok}`` (``ok`` false for them) for
+    the caller to filter. Without ``policy`` the model's error is raised as is.
+    """
     feature_names = list(features)
     datetime_names = frozenset(datetime_features)
     shipped_name = shipped.name
+    count = len(feature_names)
+    record = policy is not None and policy.record
 
-    def predict(batches: Iterator[Any]) -> Iterator[pd.Series]:
+    def predict(batches: Iterator[Any]) -> Iterator[Any]:
         model = load_shipped_model(shipped_name)
+        errors = TaskErrors(policy.accumulator if policy else None)
         for batch in batches:
             batch_columns = batch if isinstance(batch, tuple) else (batch,)
-            frame = _as_model_input(batch_columns, feature_names, datetime_names)
-            output = model.predict(frame)
+            frame = _as_model_input(batch_columns[:count], feature_names, datetime_names)
+            try:
+                output = to_result_series(model.predict(frame), result, len(frame))
+            except ModelOutputError:
+                raise
+            except Exception as error:
+                if policy is None:
+                    raise
+                origin_columns = batch_columns[count:]
+                if not record:
+                    raise first_failure(
+                        model, frame, origin_columns, policy, result, error
+                    ) from error
+                values, ok = isolate_rows(model, frame, origin_columns, policy, result, errors)
+                rows_predicted.add(int(ok.sum()))
+                errors.flush()
+                yield pd.DataFrame({VALUE_FIELD: values, OK_FIELD: ok})
+                continue
             rows_predicted.add(len(frame))
-            yield to_result_series(output, result, len(frame))
+            if record:
+                yield pd.DataFrame({VALUE_FIELD: output.reset_index(drop=True), OK_FIELD: True})
+            else:
+                yield output
 
     # Spark reads the UDF's kind from its type hints: a tuple of Series for several columns.
-    batch_type = Tuple[pd.Series, ...] if len(feature_names) > 1 else pd.Series  # noqa: UP006
-    predict.__annotations__ = {"batches": Iterator[batch_type], "return": Iterator[pd.Series]}
-    udf = pandas_udf(predict, returnType=result_spark_type(result))  # type: ignore[call-overload]
-    return udf(*columns)
+    inputs = count + len(origin)
+    batch_type = Tuple[pd.Series, ...] if inputs > 1 else pd.Series  # noqa: UP006
+    output_type = pd.DataFrame if record else pd.Series
+    predict.__annotations__ = {"batches": Iterator[batch_type], "return": Iterator[output_type]}
+    return_type = result_spark_type(result)
+    if record:
+        return_type = StructType(
+            [StructField(VALUE_FIELD, return_type), StructField(OK_FIELD, BooleanType())]
+        )
+    udf = pandas_udf(predict, returnType=return_type)  # type: ignore[call-overload]
+    if record:
+        # Spark may otherwise copy the call into the filter on ``ok`` and run the model twice.
+        udf = udf.asNondeterministic()
+    return udf(*columns, *origin)
+
+
+def keep_predicted(
+    scored: DataFrame, kept: list[str], scored_column: str, result_column: str
+) -> DataFrame:
+    """RECORD_AND_CONTINUE: the rows the model succeeded on, with the prediction unpacked."""
+    struct = scored[scored_column]
+    return scored.where(struct[OK_FIELD]).select(*kept, struct[VALUE_FIELD].alias(result_column))

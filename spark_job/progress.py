@@ -1,8 +1,10 @@
-"""Progress lines while predicting: rows done, rows/s, and percent and ETA when the total is known.
+"""Progress while predicting: rows done, rows/s, and percent and ETA when the total is known.
 
-A daemon thread on the driver reads the rows-predicted accumulator (updated as tasks finish) and
-Spark's status tracker (tasks done of the active stages), and prints at most one line every
-``interval`` seconds.
+A daemon thread on the driver reads the rows-predicted accumulator (Spark adds a task's rows
+when the task finishes, so rows advance task by task) and Spark's status tracker (tasks done of
+the active stages), and reports at most once every ``interval`` seconds: a JSON line on stdout
+(``{"event": "progress", ...}``, for log collectors), or a live bar redrawn in place when
+stdout is a terminal.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import json
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from pyspark import SparkContext
+
+BAR_WIDTH = 30
 
 
 def describe(
     rows: int, elapsed: float, total: int | None, tasks: tuple[int, int]
 ) -> dict[str, Any]:
+    """The progress record: ``percent`` and ``eta_s`` only when ``total`` is known."""
     rate = rows / elapsed if elapsed > 0 else 0.0
     line: dict[str, Any] = {
         "event": "progress",
@@ -35,21 +40,48 @@ def describe(
     return line
 
 
+def render_bar(record: dict[str, Any]) -> str:
+    """One terminal line for ``record``: a bar when the percentage is known."""
+    text = f"{record['rows']:,} rows  {record['rows_per_s']:,.0f} rows/s"
+    text += f"  tasks {record['tasks_done']}/{record['tasks']}"
+    if "percent" in record:
+        filled = int(BAR_WIDTH * record["percent"] / 100)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        text = f"[{bar}] {record['percent']:5.1f}%  " + text
+        if "eta_s" in record:
+            text += f"  ETA {record['eta_s']:.0f}s"
+    return text
+
+
 class ProgressReporter:
+    """Reports progress while the ``with`` block runs; ``interval`` 0 reports nothing."""
+
     def __init__(
         self,
         context: SparkContext,
         rows_done: Any,
         total_rows: int | None,
         interval: float,
+        out: TextIO | None = None,
+        live: bool | None = None,
     ) -> None:
         self.context = context
         self.rows_done = rows_done
         self.total_rows = total_rows
         self.interval = interval
+        self.out = out or sys.stdout
+        self.live = self._is_terminal(self.out) if live is None else live
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spark_job-progress", daemon=True)
         self._started = 0.0
+        self._drawn = False
+
+    @staticmethod
+    def _is_terminal(out: TextIO) -> bool:
+        try:
+            return out.isatty()
+        except (AttributeError, ValueError):
+            return False
 
     def _tasks(self) -> tuple[int, int]:
         tracker = self.context.statusTracker()
@@ -61,18 +93,29 @@ class ProgressReporter:
                 total += info.numTasks
         return done, total
 
+    def snapshot(self) -> dict[str, Any]:
+        return describe(
+            int(self.rows_done.value),
+            time.monotonic() - self._started,
+            self.total_rows,
+            self._tasks(),
+        )
+
+    def _report(self, record: dict[str, Any]) -> None:
+        if self.live:
+            self.out.write("\r\x1b[2K" + render_bar(record))
+            self._drawn = True
+        else:
+            self.out.write(json.dumps(record) + "\n")
+        self.out.flush()
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                line = describe(
-                    int(self.rows_done.value),
-                    time.monotonic() - self._started,
-                    self.total_rows,
-                    self._tasks(),
-                )
+                record = self.snapshot()
             except Exception:  # the context is stopping: no more progress to tell
                 return
-            print(json.dumps(line), file=sys.stdout, flush=True)
+            self._report(record)
 
     def __enter__(self) -> ProgressReporter:
         self._started = time.monotonic()
@@ -84,3 +127,6 @@ class ProgressReporter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if self._drawn:  # leave the last bar on its own line
+            self.out.write("\n")
+            self.out.flush()

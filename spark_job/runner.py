@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType
 
 from spark_job.errors import UserError
+from spark_job.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.model import keep_predicted, prediction_column, ship_model
 from spark_job.model_store import resolve_model
 from spark_job.partitioning import cluster_cores, spread
@@ -19,6 +20,7 @@ from spark_job.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
 from spark_job.sinks import OutputColumns, open_sink
 from spark_job.sources import open_source
 from spark_job.spec import JobSpec
+from spark_job.status import RunMeter
 
 
 @dataclass
@@ -63,13 +65,18 @@ def run_job(
     job_name: str,
     run_id: str,
     progress_interval: float = 0.0,
+    meter: RunMeter | None = None,
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
+    ``meter`` receives seconds per stage and live row counters as the run goes (for the
+    status of a run that fails or is stopped). After SIGTERM the run stops at its next
+    checkpoint (:func:`spark_job.lifecycle.checkpoint`), never publishing.
     """
     started = time.monotonic()
-    stages: dict[str, float] = {}
+    meter = meter or RunMeter()
+    meter.begin("prepare")
     sink = open_sink(spec, job_name, run_id)
     if not sink.prepare(spark):
         return JobResult(
@@ -79,18 +86,27 @@ def run_job(
     source = open_source(spec)
     rows_predicted = spark.sparkContext.accumulator(0)
     errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
+    meter.count("rows_predicted", lambda: rows_predicted.value)
+    meter.count("rows_failed", lambda: errors.failed)
+    meter.count("rows_read", lambda: rows_predicted.value + errors.failed)
     source.row_errors = errors
     checked: list[ErrorReport | None] = []
 
-    def check_errors() -> ErrorReport | None:
-        """Between staging and publishing: fail if too many instances failed."""
+    def judge_errors() -> ErrorReport | None:
+        """Fail if too many instances failed."""
         checked.append(errors.check(rows_predicted.value))
         return checked[-1]
 
+    def check_errors() -> ErrorReport | None:
+        """Between staging and publishing: stop if SIGTERM came, judge the errors."""
+        checkpoint()  # stopped by SIGTERM: abort instead of publishing
+        meter.begin("publish")
+        return judge_errors()
+
     sink.on_staged = check_errors
     try:
+        checkpoint()
         frame = spread(source.read(spark), cluster_cores(spark))
-        stages["prepare"] = round(time.monotonic() - started, 3)
         passthrough = list(spec.source.passthrough)
         origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
         features = [c for c in frame.columns if c not in passthrough and c not in origin]
@@ -113,19 +129,22 @@ def run_job(
         else:
             predictions = frame.select(*passthrough, *features, prediction.alias(result_column))
         columns = OutputColumns(passthrough, features, result_column)
-        run_started = time.monotonic()
+        checkpoint()
+        meter.begin("predict")
         reporter = ProgressReporter(
             spark.sparkContext, rows_predicted, source.estimated_rows, progress_interval
         )
         with reporter:
             written = sink.write(predictions, columns)
         if not checked:  # a sink that does not call staged(): judge the errors after all
-            check_errors()
-        stages["run"] = round(time.monotonic() - run_started, 3)
+            judge_errors()
+        meter.end()
     except PySparkException as error:
+        wait_for_tasks_to_end(spark.sparkContext)  # no task may write into staging after
         sink.abort()
         raise user_error_from_task(error) or error from None
     except BaseException:
+        wait_for_tasks_to_end(spark.sparkContext)
         sink.abort()
         raise
     finally:
@@ -140,5 +159,5 @@ def run_job(
         rows_failed=failed,
         rows_written=predicted if written is None else written,
         seconds=time.monotonic() - started,
-        stage_seconds=stages,
+        stage_seconds=dict(meter.stage_seconds),
     )

@@ -5,6 +5,7 @@ The module is pickled by value so Spark's Python workers need not import ``tests
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
     - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature;
     - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number;
     - ``slow``: like ``sum``, after sleeping ``value`` seconds per batch.
-    ``load_marker``: a directory where each load of the model creates one file.
+    ``load_marker``: a directory where each load of the model creates one file, holding the
+    JSON of ``context.artifacts`` (where the loading process found the model's artifacts).
     """
 
     def __init__(self, behaviour: str, value: Any = None, load_marker: str | None = None):
@@ -38,7 +40,8 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         if self.load_marker:
-            Path(self.load_marker, f"load-{os.getpid()}-{id(self)}").touch()
+            marker = Path(self.load_marker, f"load-{os.getpid()}-{id(self)}")
+            marker.write_text(json.dumps(dict(context.artifacts or {})))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         rows = len(model_input)
@@ -68,6 +71,11 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
         raise ValueError(f"unknown behaviour {self.behaviour}")
 
 
-def save_probe_model(path: Path, behaviour: str, **kwargs: Any) -> Path:
-    mlflow.pyfunc.save_model(str(path), python_model=ProbeModel(behaviour, **kwargs))
+def save_probe_model(
+    path: Path, behaviour: str, artifacts: dict[str, str] | None = None, **kwargs: Any
+) -> Path:
+    """Save a :class:`ProbeModel`; ``artifacts`` (name → local file) are copied into it."""
+    mlflow.pyfunc.save_model(
+        str(path), python_model=ProbeModel(behaviour, **kwargs), artifacts=artifacts
+    )
     return path

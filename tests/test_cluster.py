@@ -1,16 +1,17 @@
-"""The job on a real Spark standalone cluster: a master and a worker in their own JVMs, the
-executor's Python workers separate from the driver, submitted with spark-submit.
+"""The job on a real Spark standalone cluster, submitted with spark-submit.
 
-The pyspark wheel ships ``bin/spark-class`` and ``sbin/spark-daemon.sh`` but not
-``sbin/start-master.sh``/``start-worker.sh``; the master and worker are started with
-``spark-class`` — the same classes those scripts start.
+A master and a worker run in their own JVMs, started with the pyspark package's
+``sbin/spark-daemon.sh`` (the script ``start-master.sh``/``start-worker.sh`` call; the wheel
+ships it, not them). The worker launches a separate executor JVM whose Python workers are
+separate from the driver. Everything listens on loopback; teardown stops the daemons and kills
+whatever is left, whatever happened in the test.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
+import signal
 import subprocess
 import sys
 import time
@@ -23,22 +24,16 @@ import pyspark
 import pytest
 
 from spark_job.dev.emulators import free_port
+from spark_job.runner import run_job
+from spark_job.spec import parse_spec_text
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
 
 SPARK_HOME = Path(pyspark.__file__).parent
-
-
-def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "a cluster process exited at start"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"port {port} did not open")
+DAEMON = SPARK_HOME / "sbin" / "spark-daemon.sh"
+MASTER_CLASS = "org.apache.spark.deploy.master.Master"
+WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+START_TIMEOUT = 60.0
 
 
 def _alive_workers(ui_port: int) -> int:
@@ -49,85 +44,276 @@ def _alive_workers(ui_port: int) -> int:
         return 0
 
 
-@pytest.fixture(scope="module")
-def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("cluster")
-    env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(root), "PYSPARK_PYTHON": sys.executable}  # fmt: skip
-    spark_class = str(SPARK_HOME / "bin" / "spark-class")
-    port, ui_port = free_port(), free_port()
-    processes: list[subprocess.Popen[bytes]] = []
-    logs = open(root / "cluster.log", "wb")  # noqa: SIM115 - closed in teardown
+def _pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
     try:
-        master = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-             "--port", str(port), "--webui-port", str(ui_port)],
-            env=env, stdout=logs, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        processes.append(master)
-        _wait_port(ui_port, master)
-        worker = subprocess.Popen(
-            [spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-             "--cores", "2", "--memory", "1g", "--webui-port", str(free_port()),
-             "--work-dir", str(root / "work"), f"spark://127.0.0.1:{port}"],
-            env=env, stdout=logs, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        processes.append(worker)
-        deadline = time.monotonic() + 60
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+class Daemons:
+    """Spark daemons started with ``spark-daemon.sh``; :meth:`stop_all` ends every one."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {
+            **os.environ,
+            "SPARK_HOME": str(SPARK_HOME),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_LOG_DIR": str(root / "logs"),
+            "SPARK_PID_DIR": str(root / "pids"),
+            "SPARK_IDENT_STRING": "test",
+            "PYSPARK_PYTHON": sys.executable,
+        }
+        self.env.pop("SPARK_MASTER", None)  # spark-daemon.sh would rsync from it
+        self.started: list[tuple[str, int]] = []
+
+    def start(self, cls: str, *args: str) -> int:
+        subprocess.run(
+            [str(DAEMON), "start", cls, "1", *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        pid_file = self.root / "pids" / f"spark-test-{cls}-1.pid"
+        pid = int(pid_file.read_text().strip())
+        self.started.append((cls, pid))
+        return pid
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text()[-3000:] for p in sorted((self.root / "logs").glob("*")))
+
+    def stop_all(self) -> None:
+        for cls, pid in reversed(self.started):
+            subprocess.run(
+                [str(DAEMON), "stop", cls, "1"],
+                env=self.env,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            deadline = time.monotonic() + 15
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``(master URL, worker work dir)`` of a running master + worker (1 core, 1g)."""
+    root = tmp_path_factory.mktemp("cluster")
+    daemons = Daemons(root)
+    port, ui_port = free_port(), free_port()
+    work_dir = root / "work"
+    try:
+        daemons.start(
+            MASTER_CLASS, "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)
+        )
+        worker = daemons.start(
+            WORKER_CLASS,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "1",
+            "--memory",
+            "1g",
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(work_dir),
+            f"spark://127.0.0.1:{port}",
+        )
+        deadline = time.monotonic() + START_TIMEOUT
         while _alive_workers(ui_port) < 1:
-            assert time.monotonic() < deadline, "the worker did not register"
-            assert worker.poll() is None, (root / "cluster.log").read_text()[-2000:]
+            assert _pid_alive(worker), daemons.logs()
+            assert time.monotonic() < deadline, "the worker did not register\n" + daemons.logs()
             time.sleep(0.5)
-        yield f"spark://127.0.0.1:{port}"
+        yield f"spark://127.0.0.1:{port}", work_dir
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        logs.close()
+        daemons.stop_all()
 
 
-def test_cluster_predictions_equal_local_mode(standalone_cluster: str, tmp_path: Path) -> None:
-    inputs = tmp_path / "input"
+def _forget_loads(markers: Path) -> None:
+    """Drop the load markers MLflow's save_model left (it loads the model to check it)."""
+    for marker in markers.iterdir():
+        marker.unlink()
+
+
+def _submit_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+
+
+def _submit_command(master: str, *job_args: str) -> list[str]:
+    return [
+        str(SPARK_HOME / "bin" / "spark-submit"),
+        "--master",
+        master,
+        "--conf",
+        "spark.executor.memory=512m",
+        "--conf",
+        "spark.ui.enabled=false",
+        str(REPO_ROOT / "spark_job" / "main.py"),
+        *job_args,
+    ]
+
+
+def _inputs(root: Path) -> Path:
+    inputs = root / "input"
     inputs.mkdir()
     for part in range(3):
-        frame = pd.DataFrame({"id": [part * 100 + i for i in range(50)],
-                              "x": [float(i) for i in range(50)], "y": [0.5] * 50})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "id": [part * 100 + i for i in range(50)],
+                "x": [float(i) for i in range(50)],
+                "y": [0.5] * 50,
+            }
+        )
         frame.to_parquet(inputs / f"p{part}.parquet", index=False)
-    model = save_probe_model(tmp_path / "model", "sum")
-    outputs = {}
-    for mode in ("cluster", "local"):
-        outputs[mode] = tmp_path / f"out_{mode}"
-        spec = tmp_path / f"{mode}.yaml"
-        spec.write_text(
-            f"""
+    return inputs
+
+
+def _spec_text(inputs: Path, model: Path, output: Path) -> str:
+    return f"""
 gcsSource: {{format: PARQUET, uri: {inputs}, features: [x, y], passthrough: [id]}}
 model: {{uri: {model}}}
-gcsSink: {{format: PARQUET, uri: {outputs[mode]}}}
+gcsSink: {{format: PARQUET, uri: {output}}}
 """
-        )
-        args = ["--job-name", f"{mode}_job", "--spec-path", str(spec)]
-        if mode == "cluster":
-            command = [str(SPARK_HOME / "bin" / "spark-submit"), "--master", standalone_cluster,
-                       "--conf", "spark.executor.memory=512m",
-                       str(REPO_ROOT / "spark_job" / "main.py"), *args]  # fmt: skip
-        else:
-            command = [sys.executable, "-m", "spark_job", *args, "--local"]
-        proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
-            env={**os.environ, "SPARK_HOME": str(SPARK_HOME), "PYSPARK_PYTHON": sys.executable,
-                 "PYSPARK_DRIVER_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"},
-        )  # fmt: skip
-        errors = [line for line in proc.stderr.splitlines() if " INFO " not in line]
-        assert proc.returncode == 0, "\n".join(errors)[-3000:] + proc.stdout[-2000:]
-        assert "rows in: 150, rows out: 150" in proc.stdout
-        if mode == "cluster":
-            running = [json.loads(line) for line in proc.stdout.splitlines() if '"RUNNING"' in line]
-            assert running and str(running[0]["spark_application_id"]).startswith("app-")
-    cluster = pd.read_parquet(outputs["cluster"]).sort_values("id").reset_index(drop=True)
-    local = pd.read_parquet(outputs["local"]).sort_values("id").reset_index(drop=True)
-    pd.testing.assert_frame_equal(cluster, local)
-    assert cluster["prediction"].tolist()[:3] == [0.5, 1.5, 2.5]
+
+
+def test_cluster_predictions_equal_local_mode(
+    standalone_cluster: tuple[str, Path], spark: object, tmp_path: Path
+) -> None:
+    master, work_dir = standalone_cluster
+    inputs = _inputs(tmp_path)
+    stamp = tmp_path / "stamp.txt"
+    stamp.write_text("shipped with the model")
+    markers = tmp_path / "loads"
+    markers.mkdir()
+    model = save_probe_model(
+        tmp_path / "model", "sum", artifacts={"stamp": str(stamp)}, load_marker=str(markers)
+    )
+    _forget_loads(markers)
+    spec = tmp_path / "cluster.yaml"
+    spec.write_text(_spec_text(inputs, model, tmp_path / "out_cluster"))
+    proc = subprocess.run(
+        _submit_command(
+            master,
+            "--job-name",
+            "cluster_job",
+            "--spec-path",
+            str(spec),
+            "--status-path",
+            str(tmp_path / "status.json"),
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO_ROOT,
+        env=_submit_env(),
+    )
+    errors = [line for line in proc.stderr.splitlines() if " INFO " not in line]
+    assert proc.returncode == 0, "\n".join(errors)[-3000:] + proc.stdout[-2000:]
+
+    # The job's own lines stay readable: stdout holds only its JSON events and summary.
+    lines = proc.stdout.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [e["state"] for e in events if e["event"] == "state"] == [
+        "PENDING",
+        "RUNNING",
+        "COMPLETED",
+    ]
+    others = [line for line in lines if not line.startswith("{")]
+    assert len(others) == 1 and others[0].startswith("rows in: 150, rows out: 150, failed: 0")
+    running = next(e for e in events if e.get("state") == "RUNNING")
+    assert str(running["spark_application_id"]).startswith("app-")  # a standalone app
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert status["spark_application_id"] == running["spark_application_id"]
+    assert (status["state"], status["rows_read"], status["rows_written"]) == ("COMPLETED", 150, 150)
+    print("cluster run:", status["stage_seconds"])
+
+    # Executors loaded the shipped copy (unpacked in the worker's work dir), not the driver's.
+    loads = [json.loads(p.read_text()) for p in markers.iterdir()]
+    assert loads, "the model was never loaded"
+    for artifacts in loads:
+        loaded_from = Path(artifacts["stamp"]).resolve()
+        assert loaded_from.is_relative_to(work_dir.resolve()), loaded_from
+        assert not loaded_from.is_relative_to(model.resolve())
+
+    # The same spec in local mode (this test process's session) gives the same predictions.
+    local = run_job(
+        spark,
+        parse_spec_text(_spec_text(inputs, model, tmp_path / "out_local")),
+        "local_job",
+        "run1",
+    )  # type: ignore[arg-type]
+    assert local.rows_written == 150
+    by_id = ["id"]
+    cluster_rows = pd.read_parquet(tmp_path / "out_cluster").sort_values(by_id)
+    local_rows = pd.read_parquet(tmp_path / "out_local").sort_values(by_id)
+    pd.testing.assert_frame_equal(
+        cluster_rows.reset_index(drop=True), local_rows.reset_index(drop=True)
+    )
+    assert cluster_rows["prediction"].tolist()[:3] == [0.5, 1.5, 2.5]
+
+
+def test_sigterm_to_spark_submit_stops_the_cluster_job(
+    standalone_cluster: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Kubernetes signals the spark-submit JVM (the pod's main process), not the Python driver:
+    the JVM hands SIGTERM to the driver, which cancels the executors' tasks, removes staging,
+    reports TERMINATED, and spark-submit exits 143."""
+    master, _ = standalone_cluster
+    inputs = _inputs(tmp_path)
+    markers = tmp_path / "loads"
+    markers.mkdir()
+    model = save_probe_model(tmp_path / "model", "slow", value=120, load_marker=str(markers))
+    _forget_loads(markers)
+    output = tmp_path / "out"
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(_spec_text(inputs, model, output))
+    status = tmp_path / "status.json"
+    proc = subprocess.Popen(
+        _submit_command(
+            master, "--job-name", "slow_job", "--spec-path", str(spec), "--status-path", str(status)
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO_ROOT,
+        env=_submit_env(),
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not any(markers.iterdir()):  # an executor is predicting
+            assert proc.poll() is None, "the job ended before predicting"
+            assert time.monotonic() < deadline, "no executor started predicting"
+            time.sleep(0.3)
+        executor_python = int(next(markers.iterdir()).name.split("-")[1])
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # spark-submit execs the JVM: this is the JVM
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 143, stdout
+    assert time.monotonic() - signalled < 60
+    states = [json.loads(line)["state"] for line in stdout.splitlines() if '"state"' in line]
+    assert states == ["PENDING", "RUNNING", "TERMINATING", "TERMINATED"]
+    assert not output.exists()
+    assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+    assert json.loads(status.read_text())["state"] == "TERMINATED"
+    deadline = time.monotonic() + 20  # the executor's Python worker was killed with its task
+    while _pid_alive(executor_python) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _pid_alive(executor_python)

@@ -1,7 +1,9 @@
-"""States, SIGTERM, the status file and progress lines, through the CLI in a subprocess."""
+"""States, SIGTERM, the status file and progress: the CLI in a subprocess (a real signal, a
+real exit code), the status document and progress reporter in-process."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,20 +11,30 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
+from spark_job.progress import ProgressReporter, describe, render_bar
+from spark_job.sources.input_files import InputFile
+from spark_job.sources.parquet_rows import parquet_rows
+from spark_job.status import RunMeter, status_document, write_status
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
 
+ROWS = 40
 
-def _inputs(root: Path, partitions: int = 4) -> Path:
+
+def _inputs(root: Path, files: int = 4) -> Path:
     directory = root / "input"
     directory.mkdir()
-    for part in range(partitions):
-        frame = pd.DataFrame({"id": [part * 10 + i for i in range(10)], "x": [1.0] * 10})
-        frame.to_parquet(directory / f"p{part}.parquet", index=False)
+    per_file = ROWS // files
+    for part in range(files):
+        ids = [part * per_file + i for i in range(per_file)]
+        pd.DataFrame({"id": ids, "x": [1.0] * per_file}).to_parquet(
+            directory / f"p{part}.parquet", index=False
+        )
     return directory
 
 
@@ -39,17 +51,45 @@ gcsSink: {{format: JSON, uri: {output}}}
 
 
 def _start(spec: Path, *extra: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "spark_job", "--job-name", "lifecycle",
+               "--spec-path", str(spec), "--local", *extra]  # fmt: skip
     return subprocess.Popen(
-        [sys.executable, "-m", "spark_job", "--job-name", "lifecycle", "--spec-path", str(spec),
-         "--local", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
         env={**os.environ, "PYSPARK_PYTHON": sys.executable},
-    )  # fmt: skip
+    )
 
 
-def _events(stdout: str, kind: str = "state") -> list[dict[str, object]]:
+def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=30)
+        pytest.fail(f"the job did not end within {timeout:.0f} s")
+
+
+def _events(stdout: str, kind: str = "state") -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("event") == kind]
+
+
+def _states(stdout: str) -> list[str]:
+    return [event["state"] for event in _events(stdout)]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+# --------------------------------------------------------------------------- CLI runs
 
 
 def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
@@ -59,57 +99,184 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     status = tmp_path / "status" / "final.json"
     proc = _start(_spec(tmp_path, model, output), "--status-path", str(status),
                   "--progress-interval", "0.5")  # fmt: skip
-    stdout, stderr = proc.communicate(timeout=300)
+    stdout, stderr = _finish(proc, 300)
     assert proc.returncode == 0, stderr[-3000:]
-    states = [event["state"] for event in _events(stdout)]
-    assert states == ["PENDING", "RUNNING", "COMPLETED"]
+    assert _states(stdout) == ["PENDING", "RUNNING", "COMPLETED"]
+    completed = _events(stdout)[-1]
+    assert completed["rows_written"] == ROWS and completed["destination"] == str(output)
+    # Spark's own logs go to stderr: stdout is the job's JSON lines and its summary.
+    others = [line for line in stdout.splitlines() if not line.startswith("{")]
+    assert len(others) == 1 and others[0].startswith(f"rows in: {ROWS}, rows out: {ROWS}")
+
     progress = _events(stdout, "progress")
     assert progress, stdout
-    assert {"rows", "rows_per_s", "tasks_done", "tasks"} <= set(progress[-1])
+    rows = [line["rows"] for line in progress]
+    assert rows == sorted(rows) and rows[-1] <= ROWS
+    # The Parquet footers gave the total: every line has a percent.
+    assert all(0 <= line["percent"] <= 100 for line in progress)
+    assert {"rows_per_s", "tasks_done", "tasks", "elapsed_s"} <= set(progress[-1])
+
     document = json.loads(status.read_text())
-    assert document["state"] == "COMPLETED" and document["error"] is None
-    assert document["rows_read"] == document["rows_predicted"] == document["rows_written"] == 40
-    assert document["rows_failed"] == 0
+    assert document["state"] == "COMPLETED" and document["outcome"] == "COMPLETED"
+    assert document["error"] is None and document["job_name"] == "lifecycle"
+    counts = [document[k] for k in ("rows_read", "rows_predicted", "rows_failed", "rows_written")]
+    assert counts == [ROWS, ROWS, 0, ROWS]
     assert document["spark_application_id"].startswith("local-")
-    assert {"prepare", "run"} <= set(document["stage_seconds"])
-    assert document["rows_per_second"] > 0
+    assert document["destination"] == str(output)
+    stages = document["stage_seconds"]
+    assert set(stages) == {"session", "prepare", "predict", "publish", "total"}
+    assert stages["predict"] >= 1.5  # the model sleeps 1.5 s per batch
+    assert stages["total"] >= stages["session"] + stages["prepare"] + stages["predict"]
+    assert document["rows_per_second"] == pytest.approx(ROWS / stages["predict"], rel=0.01)
+    assert document["started_at"] < document["finished_at"]
 
 
 def test_failed_run_reports_failed(tmp_path: Path) -> None:
-    _inputs(tmp_path, partitions=1)
+    _inputs(tmp_path, files=1)
     model = save_probe_model(tmp_path / "model", "no-such-behaviour")
     status = tmp_path / "status.json"
     proc = _start(_spec(tmp_path, model, tmp_path / "out"), "--status-path", str(status))
-    stdout, stderr = proc.communicate(timeout=300)
+    stdout, stderr = _finish(proc, 300)
     assert proc.returncode == 1, stderr[-3000:]
-    events = _events(stdout)
-    assert [event["state"] for event in events] == ["PENDING", "RUNNING", "FAILED"]
-    assert "unknown behaviour" in str(events[-1]["error"])
+    assert _states(stdout) == ["PENDING", "RUNNING", "FAILED"]
+    assert "unknown behaviour" in _events(stdout)[-1]["error"]
     document = json.loads(status.read_text())
     assert document["state"] == "FAILED" and "unknown behaviour" in document["error"]
+    assert document["rows_predicted"] == 0 and document["rows_written"] == 0
+    assert {"session", "prepare", "predict", "total"} <= set(document["stage_seconds"])
+    assert not (tmp_path / "out").exists()
 
 
 def test_sigterm_cancels_cleans_up_and_exits_143(tmp_path: Path) -> None:
     _inputs(tmp_path)
-    model = save_probe_model(tmp_path / "model", "slow", value=60)
+    markers = tmp_path / "loads"
+    markers.mkdir()
+    model = save_probe_model(tmp_path / "model", "slow", value=120, load_marker=str(markers))
+    for marker in markers.iterdir():  # MLflow's save_model loads the model once to check it
+        marker.unlink()
     output = tmp_path / "out"
     status = tmp_path / "status.json"
     proc = _start(_spec(tmp_path, model, output), "--status-path", str(status))
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    for line in proc.stdout:  # wait until Spark runs, then give tasks time to start
-        if '"RUNNING"' in line or time.monotonic() > deadline:
-            break
-    time.sleep(8)
+    deadline = time.monotonic() + 180
+    while not any(markers.iterdir()):  # a Python worker is predicting (for 120 s)
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the model was never loaded")
+        time.sleep(0.3)
+    worker = int(next(markers.iterdir()).name.split("-")[1])
+    signalled = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    try:
-        rest, stderr = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the job did not stop within 90 s of SIGTERM")
+    stdout, stderr = _finish(proc, 60)
     assert proc.returncode == 143, stderr[-3000:]
-    states = [event["state"] for event in _events(rest)]
-    assert states[-2:] == ["TERMINATING", "TERMINATED"]
-    assert not output.exists()
-    assert [p for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
-    assert json.loads(status.read_text())["state"] == "TERMINATED"
+    assert time.monotonic() - signalled < 60  # the 120 s batch was cancelled, not awaited
+    assert _states(stdout) == ["PENDING", "RUNNING", "TERMINATING", "TERMINATED"]
+    assert not output.exists()  # nothing published
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []  # no staging
+    document = json.loads(status.read_text())
+    assert document["state"] == "TERMINATED" and document["error"] == "stopped by SIGTERM"
+    assert document["rows_written"] == 0 and "predict" in document["stage_seconds"]
+    deadline = time.monotonic() + 20  # the Python worker running the model is gone too
+    while _pid_alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _pid_alive(worker)
+
+
+def test_sigterm_before_spark_is_up_stops_at_once(tmp_path: Path) -> None:
+    _inputs(tmp_path, files=1)
+    model = save_probe_model(tmp_path / "model", "sum")
+    proc = _start(_spec(tmp_path, model, tmp_path / "out"))
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # PENDING: the JVM is starting
+    assert json.loads(first)["state"] == "PENDING"
+    proc.send_signal(signal.SIGTERM)
+    rest, stderr = _finish(proc, 60)
+    assert proc.returncode == 143, stderr[-3000:]
+    assert _states(first + rest) == ["PENDING", "TERMINATING", "TERMINATED"]
+    assert not (tmp_path / "out").exists()
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_status_of_a_stopped_run_tells_how_far_it_got() -> None:
+    meter = RunMeter()
+    meter.begin("session")
+    meter.begin("predict")
+    time.sleep(0.05)
+    meter.count("rows_predicted", lambda: 1200)
+    meter.count("rows_failed", lambda: 3)
+    meter.count("rows_written", lambda: 1 // 0)  # a counter that cannot be read is left out
+    document = status_document("TERMINATED", "job", "run7", error="stopped by SIGTERM",
+                               meter=meter, application_id="app-1")  # fmt: skip
+    assert document["state"] == "TERMINATED" and document["run_id"] == "run7"
+    assert (document["rows_predicted"], document["rows_failed"]) == (1200, 3)
+    assert document["rows_written"] == 0 and document["rows_read"] == 0
+    assert document["stage_seconds"]["predict"] >= 0.05
+    assert document["stage_seconds"]["total"] >= document["stage_seconds"]["predict"]
+    assert document["rows_per_second"] == pytest.approx(
+        1200 / document["stage_seconds"]["predict"], rel=0.01
+    )
+    assert document["spark_application_id"] == "app-1" and document["destination"] is None
+
+
+def test_status_file_local_and_gcs(tmp_path: Path, emulators: object) -> None:
+    from tests.gcs_helpers import get, new_bucket
+
+    document = status_document("FAILED", "job", "run1", error="boom")
+    local = tmp_path / "a" / "b" / "status.json"
+    write_status(str(local), document)
+    assert json.loads(local.read_text()) == document
+    assert [p.name for p in local.parent.iterdir()] == ["status.json"]  # no partial left
+    bucket = new_bucket("status")
+    write_status(f"gs://{bucket}/runs/run1/status.json", document)
+    assert json.loads(get(bucket, "runs/run1/status.json")) == document
+
+
+def test_progress_lines_and_live_bar(spark: Any) -> None:
+    context = spark.sparkContext
+    for live in (False, True):
+        done = context.accumulator(0)
+
+        def work(_: int, done: Any = done) -> None:
+            time.sleep(0.4)
+            done.add(10)
+
+        out = io.StringIO()
+        with ProgressReporter(context, done, total_rows=40, interval=0.2, out=out, live=live):
+            context.parallelize(range(4), 4).foreach(work)
+        text = out.getvalue()
+        if live:  # redrawn in place, left on its own line at the end
+            assert text.startswith("\r") and text.endswith("\n") and "rows/s" in text
+            assert "[" in text and "%" in text
+        else:
+            lines = [json.loads(line) for line in text.splitlines()]
+            assert lines and all(line["event"] == "progress" for line in lines)
+            assert [line["rows"] for line in lines] == sorted(line["rows"] for line in lines)
+            assert max(line["tasks"] for line in lines) == 4
+
+
+def test_progress_record_and_bar() -> None:
+    record = describe(rows=300, elapsed=3.0, total=1200, tasks=(1, 4))
+    assert record["rows_per_s"] == 100.0 and record["percent"] == 25.0
+    assert record["eta_s"] == 9.0
+    assert render_bar(record).startswith("[#######-")
+    unknown = describe(rows=300, elapsed=3.0, total=None, tasks=(1, 4))
+    assert "percent" not in unknown and "eta_s" not in unknown
+    assert render_bar(unknown).startswith("300 rows")
+
+
+def test_parquet_row_counts_from_footers(tmp_path: Path, emulators: object) -> None:
+    from tests.gcs_helpers import new_bucket, put
+
+    files = []
+    for index, rows in enumerate((3, 5)):
+        path = tmp_path / f"f{index}.parquet"
+        pd.DataFrame({"x": range(rows)}).to_parquet(path)
+        files.append(InputFile(str(path), path.stat().st_size))
+    assert parquet_rows(files) == 8
+    bucket = new_bucket("rows")
+    remote = put(bucket, "in/f.parquet", (tmp_path / "f1.parquet").read_bytes())
+    assert parquet_rows([*files, InputFile(remote, 0)]) == 13
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    assert parquet_rows([InputFile(str(tmp_path / "bad.parquet"), 11)]) is None

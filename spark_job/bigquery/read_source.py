@@ -5,15 +5,17 @@ streams to this source as options; Spark makes one partition per stream and each
 reads its stream and yields Arrow record batches — no per-row Python objects for ARROW.
 
     spark.dataSource.register(BigQueryStorageDataSource)
-    spark.read.format("spark_job_bigquery").option("session", session_json).load()
+    spark.read.format("spark_job_bigquery").option("session", handle.to_json()) \
+        .option("schema", schema.json()).load()
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,61 +45,133 @@ class SessionHandle:
 
 
 class StreamPartition(InputPartition):
+    """One read stream of the session: one Spark partition."""
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.stream = stream
 
 
-def _target_arrow_schema(schema: StructType) -> pa.Schema:
+def target_arrow_schema(schema: StructType) -> pa.Schema:
+    """The Arrow schema Spark expects for ``schema`` (what ``read`` must yield)."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
     return to_arrow_schema(schema, timezone="UTC")
 
 
-def _conform_array(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """BigQuery's Arrow types where Spark's differ: TIME as microseconds, wide decimals as text."""
+# --------------------------------------------------------------------------------- ARROW
+def conform_array(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """``array`` as ``target``, where BigQuery's Arrow types differ from Spark's: TIME as
+    microseconds, parameterized or BIGNUMERIC decimals, lists of key/value records as maps,
+    and any of these nested in lists and structs. Zero-copy when the types already agree."""
     if array.type == target:
         return array
+    if pa.types.is_map(target) and pa.types.is_list(array.type):
+        entries = array.values
+        return pa.MapArray.from_arrays(
+            array.offsets,
+            conform_array(entries.field("key"), target.key_type),
+            conform_array(entries.field("value"), target.item_type),
+            type=target,
+            mask=array.is_null() if array.null_count else None,
+        )
+    if pa.types.is_list(target) and pa.types.is_list(array.type):
+        return pa.ListArray.from_arrays(
+            array.offsets,
+            conform_array(array.values, target.value_type),
+            type=target,
+            mask=array.is_null() if array.null_count else None,
+        )
+    if pa.types.is_struct(target) and pa.types.is_struct(array.type):
+        children = [conform_array(array.field(f.name), f.type) for f in target]
+        return pa.StructArray.from_arrays(
+            children, fields=list(target), mask=array.is_null() if array.null_count else None
+        )
     if pa.types.is_time(array.type) and pa.types.is_integer(target):
-        return array.cast(pa.time64("us")).view(pa.int64())
-    return array.cast(target)
+        return array.cast(pa.time64("us")).cast(target)
+    return array.cast(target)  # decimals (checked: no digit is dropped), timestamps
 
 
 def conform_batch(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
-    columns = [_conform_array(batch.column(field.name), field.type) for field in target]
+    columns = [conform_array(batch.column(field.name), field.type) for field in target]
     return pa.RecordBatch.from_arrays(columns, schema=target)
 
 
-def _avro_value(value: Any, target: pa.DataType) -> Any:
-    if value is None:
-        return None
-    if pa.types.is_integer(target) and hasattr(value, "hour"):  # TIME → microseconds of day
-        return (
-            (value.hour * 60 + value.minute) * 60 + value.second
-        ) * 1_000_000 + value.microsecond
-    if pa.types.is_struct(target):
-        return {f.name: _avro_value(value.get(f.name), f.type) for f in target}
-    if pa.types.is_list(target):
-        return [_avro_value(v, target.value_type) for v in value]
+def arrow_batches(
+    responses: Iterator[Any], arrow_schema: pa.Schema, target: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    for response in responses:
+        serialized = response.arrow_record_batch.serialized_record_batch
+        if serialized:
+            batch = pa.ipc.read_record_batch(pa.py_buffer(serialized), arrow_schema)
+            yield conform_batch(batch, target)
+
+
+# ---------------------------------------------------------------------------------- AVRO
+def _time_micros(value: dt.time) -> int:
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+
+
+def _naive_datetime(value: Any) -> dt.datetime:
+    """DATETIME in Avro: BigQuery sends ISO text (``logicalType: datetime``); tolerate a
+    timestamp too (bqemulator sends ``timestamp-micros``)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return value
+
+
+Converter = Callable[[Any], Any]
+
+
+def avro_converter(target: pa.DataType) -> Converter | None:
+    """How to turn a decoded Avro value into what Arrow takes for ``target``; None: as is."""
+    if pa.types.is_integer(target):
+        return lambda v: _time_micros(v) if isinstance(v, dt.time) else v
+    if pa.types.is_timestamp(target) and target.tz is None:
+        return _naive_datetime
+    if pa.types.is_map(target):
+        key = avro_converter(target.key_type) or (lambda v: v)
+        item = avro_converter(target.item_type) or (lambda v: v)
+        return lambda entries: [(key(e["key"]), _none_or(item, e.get("value"))) for e in entries]
+    if pa.types.is_list(target):
+        inner = avro_converter(target.value_type)
+        if inner is None:
+            return None
+        return lambda values: [_none_or(inner, v) for v in values]
+    if pa.types.is_struct(target):
+        parts = [(f.name, avro_converter(f.type)) for f in target]
+        return lambda record: {
+            name: _none_or(convert, record.get(name)) if convert else record.get(name)
+            for name, convert in parts
+        }
+    return None
+
+
+def _none_or(convert: Converter, value: Any) -> Any:
+    return None if value is None else convert(value)
 
 
 def avro_batches(
     responses: Iterator[Any], avro_schema: dict[str, Any], target: pa.Schema
 ) -> Iterator[pa.RecordBatch]:
+    """Avro rows decoded one by one (fastavro), then built into columns: the slower format."""
     import fastavro
 
     parsed = fastavro.parse_schema(avro_schema)
+    converters = [(field.name, avro_converter(field.type)) for field in target]
     for response in responses:
         payload = io.BytesIO(response.avro_rows.serialized_binary_rows)
         rows = [fastavro.schemaless_reader(payload, parsed) for _ in range(response.row_count)]
-        columns = {
-            field.name: [_avro_value(row.get(field.name), field.type) for row in rows]
-            for field in target
-        }
+        columns = {}
+        for name, convert in converters:
+            values = [row.get(name) for row in rows]
+            columns[name] = [_none_or(convert, v) for v in values] if convert else values
         yield pa.RecordBatch.from_pydict(columns, schema=target)
 
 
+# ---------------------------------------------------------------------------- the source
 class BigQueryStorageReader(DataSourceReader):
     def __init__(self, handle: SessionHandle, schema: StructType) -> None:
         self.handle = handle
@@ -111,22 +185,18 @@ class BigQueryStorageReader(DataSourceReader):
         from spark_job.bigquery.retry import TRANSIENT_RETRY
 
         assert isinstance(partition, StreamPartition)
-        target = _target_arrow_schema(self.schema)
+        target = target_arrow_schema(self.schema)
+        # The client resumes a broken stream at the last offset it received; the retry
+        # covers the call that opens it.
         responses = bigquery_read_client(self.handle.emulator_host).read_rows(
             partition.stream, retry=TRANSIENT_RETRY
         )
         if self.handle.data_format == "AVRO":
             yield from avro_batches(responses, json.loads(self.handle.avro_schema), target)
-            return
-        arrow_schema = pa.ipc.read_schema(
-            pa.py_buffer(base64.b64decode(self.handle.arrow_schema_b64))
-        )
-        for response in responses:
-            serialized = response.arrow_record_batch.serialized_record_batch
-            if not serialized:
-                continue
-            batch = pa.ipc.read_record_batch(pa.py_buffer(serialized), arrow_schema)
-            yield conform_batch(batch, target)
+        else:
+            schema_bytes = base64.b64decode(self.handle.arrow_schema_b64)
+            arrow_schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
+            yield from arrow_batches(responses, arrow_schema, target)
 
 
 class BigQueryStorageDataSource(DataSource):

@@ -12,6 +12,10 @@ def open_sink(spec: JobSpec, job_name: str, run_id: str) -> SinkWriter:
         from spark_job.sinks.bigquery import open_bigquery_sink
 
         return open_bigquery_sink(spec.sink, job_name, run_id)
+    if spec.sink.uri.startswith("gs://"):
+        from spark_job.sinks.gcs_files import GcsFileSink
+
+        return GcsFileSink(spec.sink, run_id)
     from spark_job.sinks.files import LocalFileSink
 
     return LocalFileSink(spec.sink, run_id)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+
+from spark_job.row_errors import ErrorReport
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,18 @@ class SinkWriter(ABC):
 
     #: Why ``prepare`` chose to skip the job, for the summary.
     skip_reason: str = "the output exists and save_mode is IGNORE; nothing predicted"
+
+    #: Set by the runner; see :meth:`staged`.
+    on_staged: Callable[[], ErrorReport | None] | None = None
+
+    def staged(self) -> ErrorReport | None:
+        """``write`` calls this once the results are staged, before publishing them.
+
+        It raises when the job must fail after all (more bad instances than
+        ``errorHandling.maxErrorRatio`` allows: nothing may be published) and returns the
+        row-error report to publish with the results (None when there is none).
+        """
+        return self.on_staged() if self.on_staged is not None else None
 
     @abstractmethod
     def prepare(self, spark: SparkSession) -> bool: ...

@@ -195,6 +195,7 @@ class BigQueryTableSink(SinkWriter):
             staged = stage_partitions(
                 predictions, self.bucket, self.staging.name, self.format, self.emulator
             )
+            self.staged()  # raises if too many rows failed: then nothing is loaded
             self._load(staged, schema)
         finally:
             self.abort()

@@ -1,7 +1,9 @@
 """Result files on the local disk: written to a hidden staging directory, then published.
 
 Publishing is a rename on the same filesystem, so the output appears whole or not at all.
-JSON results are named like Cloud ML Engine's: ``prediction.results-00000-of-00004``.
+JSON results are named like Cloud ML Engine's: ``prediction.results-00000-of-00004``; the
+row-error report (RECORD_AND_CONTINUE) is ``prediction.errors_stats-00000-of-00001``.
+PARQUET, CSV and JSON are written by Spark's writers, AVRO by the tasks with fastavro.
 """
 
 from __future__ import annotations
@@ -13,11 +15,16 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
+from spark_job.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import OutputColumns, SinkWriter
-from spark_job.sources.files import local_path
+from spark_job.sinks.partition_files import StageTarget, stage_partitions, write_empty
+from spark_job.sources.input_files import local_path
 from spark_job.spec import FileFormat, GcsSink, SaveMode
 
 RESULTS_PREFIX = "prediction.results"
+
+#: Sink options handled by spark_job itself (never passed to a writer).
+JOB_OPTIONS = ("includeFeatures",)
 
 
 def shard_name(prefix: str, index: int, count: int) -> str:
@@ -28,6 +35,18 @@ def output_exists(path: Path) -> bool:
     if path.is_dir():
         return any(path.iterdir())
     return path.exists()
+
+
+def include_features(spec: GcsSink) -> bool:
+    return spec.options.get("includeFeatures", "true").strip().lower() != "false"
+
+
+def output_frame(predictions: DataFrame, columns: OutputColumns, spec: GcsSink) -> DataFrame:
+    """The columns written: passthrough + features + result, or without the features when
+    ``options.includeFeatures`` is false."""
+    if include_features(spec):
+        return predictions
+    return predictions.select(*columns.passthrough, columns.result)
 
 
 class LocalFileSink(SinkWriter):
@@ -42,10 +61,6 @@ class LocalFileSink(SinkWriter):
     def destination(self) -> str:
         return str(self.path)
 
-    @property
-    def include_features(self) -> bool:
-        return self.spec.options.get("includeFeatures", "true").lower() != "false"
-
     def prepare(self, spark: SparkSession) -> bool:
         if not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,26 +73,35 @@ class LocalFileSink(SinkWriter):
                 f" {self.field}.save_mode is {mode.value}; remove it or use OVERWRITE, APPEND"
                 " or IGNORE."
             )
-        self.skip_reason = f"{self.path} exists and save_mode is IGNORE; nothing predicted"
         return mode is not SaveMode.IGNORE
 
-    def _write_staging(self, predictions: DataFrame, columns: OutputColumns) -> None:
-        if not self.include_features:
-            predictions = predictions.select(*columns.passthrough, columns.result)
-        writer = predictions.write.mode("overwrite").options(**self._writer_options())
+    def _write_staging(self, predictions: DataFrame) -> int | None:
         fmt = self.spec.format
-        target = str(self.staging)
+        options = self._writer_options()
+        if fmt is FileFormat.AVRO:  # no spark-avro here: the tasks write Avro themselves
+            self.staging.mkdir(parents=True, exist_ok=True)
+            target = StageTarget(fmt, str(self.staging), options)
+            staged = stage_partitions(predictions, target)
+            for leftover in self.staging.iterdir():  # files of failed task attempts
+                if leftover.name not in {f.name for f in staged}:
+                    leftover.unlink()
+            if not staged:
+                write_empty(target, predictions, "part-00000.avro")
+            return sum(f.rows for f in staged)
+        writer = predictions.write.mode("overwrite").options(**options)
+        target_dir = str(self.staging)
         if fmt is FileFormat.PARQUET:
-            writer.parquet(target)
+            writer.parquet(target_dir)
         elif fmt is FileFormat.CSV:
-            writer.option("header", "true").csv(target)
+            writer.option("header", "true").csv(target_dir)
         elif fmt is FileFormat.JSON:
-            writer.option("ignoreNullFields", "false").json(target)
+            writer.option("ignoreNullFields", "false").json(target_dir)
         else:
-            raise UserError(f"{self.field}.format: {fmt.value} output is not supported locally.")
+            raise UserError(f"{self.field}.format: {fmt.value} output is not supported.")
+        return None
 
     def _writer_options(self) -> dict[str, str]:
-        return {k: v for k, v in self.spec.options.items() if k != "includeFeatures"}
+        return {k: v for k, v in self.spec.options.items() if k not in JOB_OPTIONS}
 
     def _tidy_staging(self) -> None:
         """Drop Spark's marker files; give JSON shards their Cloud ML Engine names."""
@@ -89,6 +113,10 @@ class LocalFileSink(SinkWriter):
         parts = sorted(p for p in self.staging.iterdir() if p.name.startswith("part-"))
         for index, part in enumerate(parts):
             part.rename(self.staging / shard_name(RESULTS_PREFIX, index, len(parts)))
+
+    def _add_report(self, report: ErrorReport | None) -> None:
+        if report is not None:
+            (self.staging / errors_shard_name()).write_bytes(report.to_json_lines())
 
     def _publish(self) -> None:
         mode = self.spec.save_mode
@@ -115,10 +143,11 @@ class LocalFileSink(SinkWriter):
             )
 
     def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None:
-        self._write_staging(predictions, columns)
+        written = self._write_staging(output_frame(predictions, columns, self.spec))
         self._tidy_staging()
+        self._add_report(self.staged())
         self._publish()
-        return None
+        return written
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -12,9 +12,9 @@ def open_source(spec: JobSpec) -> SourceReader:
         from spark_job.sources.bigquery import open_bigquery_source
 
         return open_bigquery_source(spec.source)
-    from spark_job.sources.files import LocalFileSource
+    from spark_job.sources.files import FileSource
 
-    return LocalFileSource(spec.source)
+    return FileSource(spec.source, error_handling=spec.error_handling)
 
 
 __all__ = ["SourceReader", "open_source"]

@@ -8,18 +8,25 @@ from abc import ABC, abstractmethod
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
+from spark_job.row_errors import RowErrors
 
 
 class SourceReader(ABC):
     """Reads the job's input.
 
     ``read`` returns a DataFrame whose columns are exactly the passthrough columns then the
-    features (all non-passthrough columns when the spec lists no features). ``close`` releases
+    features (all non-passthrough columns when the spec lists no features), then, for sources
+    that know where each instance came from, the hidden ``row_errors.ORIGIN_COLUMNS`` (file
+    index and line, used in error reports; never given to the model). ``close`` releases
     what reading needed (a materialized view, a temporary directory); it is always called.
     """
 
     #: Rows the source expects to produce, when it can tell cheaply (for progress and ETA).
     estimated_rows: int | None = None
+
+    #: Set by the runner before ``read``: the job's row-error policy and accumulator, for
+    #: sources that isolate bad instances (file sources). Others ignore it.
+    row_errors: RowErrors | None = None
 
     @abstractmethod
     def read(self, spark: SparkSession) -> DataFrame: ...
@@ -29,11 +36,16 @@ class SourceReader(ABC):
 
 
 def select_columns(
-    available: list[str], features: list[str], passthrough: list[str], field: str
+    available: list[str],
+    features: list[str],
+    passthrough: list[str],
+    field: str,
+    where: str = "the input",
 ) -> tuple[list[str], list[str]]:
     """Check the spec's columns against ``available``; return (passthrough, features).
 
-    ``field`` is the spec path of the source (``gcsSource``), used in messages.
+    ``field`` is the spec path of the source (``gcsSource``), used in messages; ``where``
+    names what was looked in (``table p.d.t``).
     Empty ``features`` means every available column that is not passed through.
     """
     for kind, names in (("features", features), ("passthrough", passthrough)):
@@ -42,7 +54,7 @@ def select_columns(
                 close = difflib.get_close_matches(name, available, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 raise UserError(
-                    f"{field}.{kind}: column '{name}' does not exist in the input.{hint}"
+                    f"{field}.{kind}: column '{name}' does not exist in {where}.{hint}"
                     f" Columns: {', '.join(available)}."
                 )
     chosen_features = features or [c for c in available if c not in passthrough]

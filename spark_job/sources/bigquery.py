@@ -1,21 +1,29 @@
-"""A BigQuery table or view as the job's input, through either engine (see bigquery/engine.py)."""
+"""A BigQuery table or view as the job's input, through either engine (see bigquery/engine.py).
+
+- connector: ``spark.read.format("bigquery")`` with ``table`` and the user's options;
+- storage-api: one Storage read session made here on the driver, read by the Spark Python
+  Data Source of ``bigquery/read_source.py`` (one partition per stream, Arrow batches).
+"""
 
 from __future__ import annotations
 
-import base64
 import logging
+import re
 from typing import Any
 
 from google.api_core import exceptions
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
-from spark_job.bigquery.clients import (
-    bigquery_client,
-    bigquery_read_client,
-    default_project,
-    storage_read_emulator,
+from spark_job.bigquery.clients import bigquery_client, default_project
+from spark_job.bigquery.engine import (
+    CONNECTOR,
+    CONNECTOR_FORMAT,
+    choose_engine,
+    connector_missing_error,
+    connector_options,
 )
-from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
+from spark_job.bigquery.read_options import ReadOptions, unused
+from spark_job.bigquery.read_session import create_read_session, session_handle
 from spark_job.bigquery.read_source import FORMAT_NAME, BigQueryStorageDataSource, SessionHandle
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId, parse_table_id
@@ -26,26 +34,13 @@ from spark_job.sources.base import SourceReader, select_columns
 from spark_job.spec import BigQuerySource
 
 FIELD = "bigquerySource"
-DATA_FORMATS = ("ARROW", "AVRO")
 
 log = logging.getLogger(__name__)
 
 
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "1", "yes")
-
-
-def _positive_int(options: dict[str, str], key: str) -> int:
-    text = options.get(key)
-    if text is None:
-        return 0
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if number < 1:
-        raise UserError(f"{FIELD}.options.{key}: expected a positive integer, got '{text}'.")
-    return number
+def _reason(error: exceptions.GoogleAPICallError) -> str:
+    """BigQuery's own words, without the request line the REST client puts before them."""
+    return re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", str(error.message))
 
 
 def table_access_error(error: Exception, table: TableId) -> UserError | None:
@@ -53,9 +48,9 @@ def table_access_error(error: Exception, table: TableId) -> UserError | None:
     if isinstance(error, exceptions.NotFound):
         return UserError(f"{FIELD}.table: table or view {table} not found.")
     if isinstance(error, exceptions.Forbidden):
-        return UserError(f"{FIELD}.table: permission denied reading {table}: {error.message}")
-    if isinstance(error, exceptions.BadRequest):
-        return UserError(f"{FIELD}: BigQuery rejected the read of {table}: {error.message}")
+        return UserError(f"{FIELD}.table: permission denied reading {table}: {_reason(error)}")
+    if isinstance(error, exceptions.BadRequest):  # e.g. a filter BigQuery cannot parse
+        return UserError(f"{FIELD}: BigQuery rejected the read of {table}: {_reason(error)}")
     return None
 
 
@@ -64,103 +59,116 @@ class BigQueryTableSource(SourceReader):
 
     def __init__(self, spec: BigQuerySource) -> None:
         self.spec = spec
-        self.options = spec.options
-        self.project = self.options.get("parentProject") or default_project()
+        self.options = dict(spec.options)
+        if "table" in self.options:
+            raise UserError(f"{FIELD}.options.table: name the table in {FIELD}.table only.")
+        parent = self.options.get("parentProject") or None
         self.table = parse_table_id(
-            spec.table, f"{FIELD}.table", self.options.get("project") or self.project
+            spec.table, f"{FIELD}.table", self.options.get("project") or parent or default_project()
         )
+        #: Bills the read session and runs query jobs (view materialization, counts).
+        self.billing_project = parent or default_project() or self.table.project
         self._client: Any = None
         self._temporary_table: TableId | None = None
+        #: The storage-api engine's read session once ``read`` made it (streams, format).
+        self.session: SessionHandle | None = None
 
-    # ------------------------------------------------------------------ connector
-    def _read_with_connector(self, spark: SparkSession) -> DataFrame:
-        reader = spark.read.format("bigquery").option("table", str(self.table))
-        return reader.options(**connector_options(self.options)).load()
-
-    # ---------------------------------------------------------------- storage-api
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = bigquery_client(self.project or self.table.project)
+            self._client = bigquery_client(self.billing_project)
         return self._client
 
+    # ------------------------------------------------------------------ connector
+    def connector_reader(self, spark: SparkSession) -> DataFrameReader:
+        """Spark's reader for the connector: format ``bigquery``, ``table`` and every option
+        but our ``engine`` — exactly what the connector receives."""
+        reader = spark.read.format(CONNECTOR_FORMAT).option("table", str(self.table))
+        return reader.options(**connector_options(self.options))
+
+    def _read_with_connector(self, spark: SparkSession) -> DataFrame:
+        try:
+            return self.connector_reader(spark).load()
+        except Exception as error:
+            raise connector_missing_error(error, FIELD) or error from None
+
+    # ---------------------------------------------------------------- storage-api
     def _get_table(self) -> Any:
         try:
             return self.client.get_table(str(self.table), retry=TRANSIENT_RETRY)
         except exceptions.GoogleAPICallError as error:
             raise table_access_error(error, self.table) or error from None
 
-    def _readable_table(self, table: Any, columns: list[str]) -> TableId:
-        """The table to open a read session on: the table itself, or a view's materialization."""
-        if table.table_type not in VIEW_TYPES:
-            return self.table
-        if not _is_true(self.options.get("viewsEnabled")):
+    def _columns(self, table: Any) -> list[str]:
+        passthrough, features = select_columns(
+            [f.name for f in table.schema],
+            self.spec.features,
+            self.spec.passthrough,
+            FIELD,
+            where=f"{'view' if table.table_type in VIEW_TYPES else 'table'} {self.table}",
+        )
+        return [*passthrough, *features]
+
+    def _check_view(self, table: Any, options: ReadOptions) -> None:
+        if table.table_type in VIEW_TYPES and not options.views_enabled:
             raise UserError(
                 f"{FIELD}.table: {self.table} is a view; views are read only with"
                 f" {FIELD}.options.viewsEnabled: true (the view is then materialized into a"
                 " temporary table)."
             )
-        target = materialization_table(self.table, self.options)
-        self._temporary_table = target
+
+    def _readable_table(self, table: Any, columns: list[str], options: ReadOptions) -> TableId:
+        """The table to open a read session on: the table itself, or a view's materialization."""
+        self._check_view(table, options)
+        if table.table_type not in VIEW_TYPES:
+            return self.table
+        target = materialization_table(
+            self.table, options.materialization_project, options.materialization_dataset
+        )
+        self._temporary_table = target  # dropped by close(), even if the query job fails
         try:
-            materialize_view(self.client, self.table, columns, self.options.get("filter"), target)
+            materialize_view(
+                self.client, self.table, columns, options.row_filter, target, options.location
+            )
         except exceptions.GoogleAPICallError as error:
             raise table_access_error(error, self.table) or error from None
         log.warning("%s: view %s materialized into %s", FIELD, self.table, target)
         return target
 
-    def _read_session(self, table: TableId, columns: list[str], row_filter: str | None) -> Any:
-        from google.cloud.bigquery_storage_v1 import types
-
-        data_format = self.options.get("readDataFormat", "ARROW").strip().upper()
-        if data_format not in DATA_FORMATS:
-            raise UserError(
-                f"{FIELD}.options.readDataFormat: '{data_format}' is not one of ARROW, AVRO."
-            )
-        read_options = types.ReadSession.TableReadOptions(
-            selected_fields=columns, row_restriction=row_filter or ""
-        )
-        session = types.ReadSession(
-            table=f"projects/{table.project}/datasets/{table.dataset}/tables/{table.table}",
-            data_format=types.DataFormat[data_format],
-            read_options=read_options,
-        )
-        parent = f"projects/{self.options.get('parentProject') or table.project}"
+    def _read_with_storage_api(self, spark: SparkSession) -> DataFrame:
+        options = ReadOptions.parse(self.options, FIELD)
+        ignored = unused(self.options)
+        if ignored:
+            log.warning("%s.options: not used by the storage-api engine: %s", FIELD, ignored)
+        table = self._get_table()
+        columns = self._columns(table)
+        by_name = {f.name: f for f in table.schema}
+        schema = spark_schema([by_name[name] for name in columns], options.types)
+        readable = self._readable_table(table, columns, options)
+        row_filter = None if readable != self.table else options.row_filter  # views: applied
         try:
-            request = types.CreateReadSessionRequest(
-                parent=parent,
-                read_session=session,
-                max_stream_count=_positive_int(self.options, "maxParallelism"),
-                preferred_min_stream_count=_positive_int(self.options, "preferredMinParallelism"),
-            )
-            return bigquery_read_client().create_read_session(
-                request=request, retry=TRANSIENT_RETRY
+            session = create_read_session(
+                readable,
+                columns,
+                row_filter,
+                options,
+                self.billing_project,
+                spark.sparkContext.defaultParallelism,
             )
         except exceptions.GoogleAPICallError as error:
             raise table_access_error(error, self.table) or error from None
-
-    def _read_with_storage_api(self, spark: SparkSession) -> DataFrame:
-        table = self._get_table()
-        passthrough, features = select_columns(
-            [f.name for f in table.schema], self.spec.features, self.spec.passthrough, FIELD
-        )
-        columns = [*passthrough, *features]
-        readable = self._readable_table(table, columns)
-        row_filter = None if self._temporary_table else self.options.get("filter")
-        session = self._read_session(readable, columns, row_filter)
-        self.estimated_rows = int(session.estimated_row_count or 0) or None
-        by_name = {f.name: f for f in table.schema}
-        handle = SessionHandle(
-            streams=[stream.name for stream in session.streams],
-            data_format=types_name(session),
-            arrow_schema_b64=base64.b64encode(session.arrow_schema.serialized_schema).decode(),
-            avro_schema=session.avro_schema.schema,
-            emulator_host=storage_read_emulator(),
-        )
-        spark.dataSource.register(BigQueryStorageDataSource)
-        schema = spark_schema([by_name[name] for name in columns])
+        estimate = int(session.estimated_row_count or 0)
+        if not estimate and readable == self.table and not row_filter:
+            estimate = int(table.num_rows or 0)  # metadata; free
+        self.estimated_rows = estimate or None
+        handle = self.session = session_handle(session)
+        log.warning(
+            "%s: read session on %s: %d stream(s), %s", FIELD, readable, len(handle.streams),
+            handle.data_format,
+        )  # fmt: skip
         if not handle.streams:  # an empty table or filter: BigQuery gives no stream
             return spark.createDataFrame([], schema)
+        spark.dataSource.register(BigQueryStorageDataSource)
         return (
             spark.read.format(FORMAT_NAME)
             .option("session", handle.to_json())
@@ -176,20 +184,52 @@ class BigQueryTableSource(SourceReader):
         else:
             frame = self._read_with_storage_api(spark)
         passthrough, features = select_columns(
-            frame.columns, self.spec.features, self.spec.passthrough, FIELD
+            frame.columns, self.spec.features, self.spec.passthrough, FIELD, f"table {self.table}"
         )
         return frame.select(*passthrough, *features)
+
+    def count_rows(self) -> int:
+        """The number of rows the source reads, as the connector counts an empty projection.
+
+        ``optimizedEmptyProjection: true`` (default) reads no column data: the table's metadata
+        when there is no ``filter``, else one ``SELECT COUNT(*) … WHERE filter`` query job (also
+        for views). ``false``: the rows of a read session on the selected columns are counted,
+        which transfers their data.
+        """
+        options = ReadOptions.parse(self.options, FIELD)
+        table = self._get_table()
+        self._check_view(table, options)
+        is_view = table.table_type in VIEW_TYPES
+        if options.optimized_empty_projection or is_view:
+            if not options.row_filter and not is_view and table.num_rows is not None:
+                return int(table.num_rows)
+            where = f" WHERE {options.row_filter}" if options.row_filter else ""
+            sql = f"SELECT COUNT(*) FROM `{self.table}`{where}"
+            try:
+                job = self.client.query(sql, location=options.location, retry=TRANSIENT_RETRY)
+                return int(next(iter(job.result(retry=TRANSIENT_RETRY)))[0])
+            except exceptions.GoogleAPICallError as error:
+                raise table_access_error(error, self.table) or error from None
+        return self._count_by_reading(table, options)
+
+    def _count_by_reading(self, table: Any, options: ReadOptions) -> int:
+        from spark_job.bigquery.clients import bigquery_read_client
+
+        session = create_read_session(
+            self.table, self._columns(table), options.row_filter, options, self.billing_project, 1
+        )
+        client = bigquery_read_client()
+        return sum(
+            response.row_count
+            for stream in session.streams
+            for response in client.read_rows(stream.name, retry=TRANSIENT_RETRY)
+        )
 
     def close(self) -> None:
         if self._temporary_table is not None:
             drop_table(self.client, self._temporary_table)
+            log.warning("%s: temporary table %s dropped", FIELD, self._temporary_table)
             self._temporary_table = None
-
-
-def types_name(session: Any) -> str:
-    from google.cloud.bigquery_storage_v1 import types
-
-    return types.DataFormat(session.data_format).name
 
 
 def open_bigquery_source(spec: BigQuerySource) -> SourceReader:

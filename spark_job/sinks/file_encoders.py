@@ -1,0 +1,153 @@
+"""Writing Arrow record batches to one local file as JSON lines, CSV, Parquet or Avro.
+
+Used by tasks that write their partition themselves (gs:// outputs, Avro), where Spark's own
+writers cannot be used. JSON lines match Spark's JSON writer: compact objects, columns in
+order, nulls kept; dates and timestamps as ISO 8601 text, NaN and infinities as null.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from spark_job import avro_types
+from spark_job.spec import FileFormat
+
+EXTENSIONS = {
+    FileFormat.JSON: "json",
+    FileFormat.CSV: "csv",
+    FileFormat.PARQUET: "parquet",
+    FileFormat.AVRO: "avro",
+}
+
+#: Writer options of the Python file writers (gcsSink.options), with their allowed values.
+COMPRESSION = {
+    FileFormat.PARQUET: ("snappy", "gzip", "zstd", "none"),
+    FileFormat.AVRO: ("null", "deflate"),
+}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_line(row: dict[str, Any]) -> str:
+    try:
+        return json.dumps(row, separators=(",", ":"), default=_json_default, allow_nan=False)
+    except ValueError:  # NaN or infinity somewhere: null, as JSON has no such numbers
+        return json.dumps(_finite(row), separators=(",", ":"), default=_json_default)
+
+
+def _write_json(batches: Iterator[pa.RecordBatch], path: str) -> int:
+    rows = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for batch in batches:
+            out.writelines(json_line(row) + "\n" for row in batch.to_pylist())
+            rows += batch.num_rows
+    return rows
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """CSV has no nested values: lists and structs become JSON text."""
+    arrays = []
+    fields = []
+    for column, field in zip(batch.columns, batch.schema, strict=True):
+        if pa.types.is_nested(field.type):
+            texts = [None if v is None else json_line(v) for v in column.to_pylist()]  # type: ignore[arg-type]
+            arrays.append(pa.array(texts, pa.string()))
+            fields.append(pa.field(field.name, pa.string()))
+        else:
+            arrays.append(column)
+            fields.append(field)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema(
+        [pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in schema]
+    )
+
+
+def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str) -> int:
+    import pyarrow.csv as pacsv
+
+    rows = 0
+    with pacsv.CSVWriter(path, _csv_schema(schema)) as writer:
+        for batch in batches:
+            writer.write_batch(_csv_ready(batch))
+            rows += batch.num_rows
+    return rows
+
+
+def _write_parquet(
+    batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str, compression: str
+) -> int:
+    import pyarrow.parquet as pq
+
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression=compression) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def _write_avro(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str, codec: str) -> int:
+    import fastavro
+
+    parsed = fastavro.parse_schema(avro_types.avro_schema(schema))
+    rows = 0
+    with open(path, "wb") as out:
+        writer = fastavro.write.Writer(out, parsed, codec=codec)
+        for batch in batches:
+            for record in batch.to_pylist():
+                writer.write(record)
+            rows += batch.num_rows
+        writer.flush()
+    return rows
+
+
+def write_file(
+    fmt: FileFormat,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    path: str,
+    options: dict[str, str],
+) -> int:
+    """Write ``batches`` (rows of ``schema``) to ``path``; returns the number of rows."""
+    if fmt is FileFormat.JSON:
+        return _write_json(batches, path)
+    if fmt is FileFormat.CSV:
+        return _write_csv(batches, schema, path)
+    if fmt is FileFormat.PARQUET:
+        return _write_parquet(batches, schema, path, options.get("compression", "snappy"))
+    if fmt is FileFormat.AVRO:
+        return _write_avro(batches, schema, path, options.get("compression", "null"))
+    raise ValueError(f"cannot write {fmt.value} files")
