@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from spark_job.errors import UserError
+from spark_job.quantity import cpu_cores, memory_bytes
 
 
 class ResultType(str, enum.Enum):
@@ -314,9 +315,18 @@ def _ratio(value: Any, path: str) -> float:
     return number
 
 
-def _quantity(value: Any, path: str) -> str:
-    """Kubernetes quantities are strings; YAML may give ``2`` as an int. Checked by the manifest."""
-    return _non_empty_string(value, path)
+def _cpu_quantity(value: Any, path: str) -> str:
+    """A Kubernetes CPU quantity, kept as written (YAML may give ``2`` as an int)."""
+    text = _non_empty_string(value, path)
+    cpu_cores(text, path)
+    return text
+
+
+def _memory_quantity(value: Any, path: str) -> str:
+    """A Kubernetes memory quantity, kept as written."""
+    text = _non_empty_string(value, path)
+    memory_bytes(text, path)
+    return text
 
 
 def _unsupported(what: str) -> Parser:
@@ -437,15 +447,23 @@ def _resources(raw: Any, path: str) -> Resources:
         raw,
         path,
         {
-            "driver_cpu_request": _Field(_quantity),
-            "driver_memory_request": _Field(_quantity),
-            "executor_cpu_request": _Field(_quantity),
-            "executor_memory_request": _Field(_quantity),
+            "driver_cpu_request": _Field(_cpu_quantity),
+            "driver_memory_request": _Field(_memory_quantity),
+            "executor_cpu_request": _Field(_cpu_quantity),
+            "executor_memory_request": _Field(_memory_quantity),
             "executor_replica": _Field(_integer(1)),
             "max_worker_count": _Field(_integer(1)),
         },
     )
-    return Resources(**values)
+    resources = Resources(**values)
+    maximum = resources.max_worker_count
+    if maximum is not None and maximum < resources.executor_replica:
+        raise UserError(
+            f"{path}.maxWorkerCount: {maximum} is less than {path}.executor_replica"
+            f" ({resources.executor_replica}); the maximum number of executors must be at least"
+            " the initial number."
+        )
+    return resources
 
 
 _SOURCES = ("bigquery_source", "gcs_source", "maxcompute_source")
