@@ -13,7 +13,6 @@ import argparse
 import os
 import re
 import sys
-import uuid
 from typing import Any
 
 if (
@@ -41,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--master", help="Spark master URL (default: from spark-submit)")
     parser.add_argument(
         "--run-id",
-        help="id of this run, stable across driver restarts (default: $SPARK_JOB_RUN_ID or random)",
+        help="id of this run, stable across driver restarts (default: $SPARK_JOB_RUN_ID, else the"
+        " SparkApplication's name under spark-operator, else random)",
     )
     parser.add_argument("--dry-run-model", metavar="URI", help="load the model at URI and exit")
     parser.add_argument(
@@ -66,7 +66,9 @@ def _dry_run_model(uri: str) -> int:
 
 
 def _run_id(args: argparse.Namespace) -> str:
-    return args.run_id or os.environ.get("SPARK_JOB_RUN_ID") or uuid.uuid4().hex[:12]
+    from spark_job.run_id import resolve_run_id
+
+    return resolve_run_id(args.run_id)
 
 
 def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: Any) -> None:

@@ -7,20 +7,27 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from google.cloud.bigquery import SchemaField
 
 from spark_job import gcs
+from spark_job.bigquery import load
+from spark_job.bigquery.clients import bigquery_client
+from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
 from spark_job.runner import JobResult, run_job
 from spark_job.spec import parse_spec_text
 from tests.bq_helpers import bq_client, create_dataset, create_table, run_sql, table_exists
 from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
+from tests.fault_proxy import Fault, HttpFaultProxy
 from tests.models import save_probe_model
 
 DATASET = "sink_tests"
@@ -49,21 +56,30 @@ def sink_env(emulators: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     (root / "bad_input").mkdir()
     bad.iloc[:2].to_parquet(root / "bad_input" / "p0.parquet", index=False)
     bad.iloc[2:].to_parquet(root / "bad_input" / "p1.parquet", index=False)
+    (root / "empty_input").mkdir()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False).slice(0, 0),
+                   root / "empty_input" / "p0.parquet")  # fmt: skip
+    (root / "loads").mkdir()
+    # a model that leaves one file in ``loads`` each time it is loaded
+    marked_model = save_probe_model(root / "marked_model", "sum", load_marker=str(root / "loads"))
+    for saved_by_mlflow in (root / "loads").iterdir():  # MLflow loads it once when saving
+        saved_by_mlflow.unlink()
     return {
         "root": root,
         "model": save_probe_model(root / "model", "fail_if_negative"),
+        "marked_model": marked_model,
     }
 
 
 def _spec(env: dict[str, Path], table: str, mode: str = "ERRORIFEXISTS", options: str = "",
-          source: str = "input") -> str:  # fmt: skip
+          source: str = "input", model: str = "model") -> str:  # fmt: skip
     return f"""
 gcsSource:
   format: PARQUET
   uri: {env["root"] / source}
   features: [x, day, tags]
   passthrough: [key]
-model: {{uri: {env["model"]}}}
+model: {{uri: {env[model]}}}
 bigquerySink:
   table: {EMULATOR_PROJECT}.{DATASET}.{table}
   staging_bucket: {BUCKET}
@@ -85,6 +101,14 @@ def _staging_objects() -> list[str]:
     return [obj.name for obj in gcs.list_prefix(gcs.client(), gcs.GcsPath(BUCKET, ""))]
 
 
+def _leave_staged(name: str) -> None:
+    """An object in staging as a killed driver leaves it behind (its rows must never load)."""
+    with tempfile.TemporaryDirectory() as directory:
+        local = Path(directory) / "killed.parquet"
+        pq.write_table(pa.table({"key": ["zombie"], "prediction": [9.0]}), local)
+        gcs.upload_file(gcs.client(), str(local), gcs.GcsPath(BUCKET, name))
+
+
 EXPECTED = [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)]
 
 
@@ -103,7 +127,7 @@ def _existing_table(name: str) -> None:
     run_sql(f"INSERT INTO `{table}` (key, prediction) VALUES ('old', -1.0)")
 
 
-@pytest.mark.parametrize("mode", ["ERRORIFEXISTS", "OVERWRITE", "APPEND", "IGNORE"])
+@pytest.mark.parametrize("mode", ["ERRORIFEXISTS", "ERROR", "OVERWRITE", "APPEND", "IGNORE"])
 def test_every_save_mode_creates_a_missing_table(spark, sink_env, mode: str) -> None:
     table = f"missing_{mode.lower()}"
     result = _run(spark, _spec(sink_env, table, mode), run_id=f"missing-{mode}")
@@ -112,18 +136,23 @@ def test_every_save_mode_creates_a_missing_table(spark, sink_env, mode: str) -> 
     assert _staging_objects() == []
 
 
-def test_error_if_exists_fails_before_compute(spark, sink_env) -> None:
-    _existing_table("exists_error")
-    with pytest.raises(UserError, match="bigquerySink.table: .*exists_error already exists"):
-        _run(spark, _spec(sink_env, "exists_error", "ERRORIFEXISTS"), run_id="e1")
-    assert _rows("exists_error") == [("old", -1.0)]
+@pytest.mark.parametrize("mode", ["ERRORIFEXISTS", "ERROR"])
+def test_error_if_exists_fails_before_compute(spark, sink_env, mode: str) -> None:
+    table = f"exists_{mode.lower()}"
+    _existing_table(table)
+    with pytest.raises(UserError, match=f"bigquerySink.table: .*{table} already exists"):
+        _run(spark, _spec(sink_env, table, mode, model="marked_model"), run_id="e1")
+    assert _rows(table) == [("old", -1.0)]
+    assert list((sink_env["root"] / "loads").iterdir()) == []  # the model was never loaded
 
 
 def test_ignore_skips_an_existing_table(spark, sink_env) -> None:
     _existing_table("exists_ignore")
-    result = _run(spark, _spec(sink_env, "exists_ignore", "IGNORE"), run_id="i1")
+    text = _spec(sink_env, "exists_ignore", "IGNORE", model="marked_model")
+    result = _run(spark, text, run_id="i1")
     assert result.status == "SKIPPED" and "save_mode is IGNORE" in result.summary()
     assert _rows("exists_ignore") == [("old", -1.0)]
+    assert list((sink_env["root"] / "loads").iterdir()) == []
 
 
 def test_overwrite_replaces_and_append_adds(spark, sink_env) -> None:
@@ -159,36 +188,48 @@ def test_partitioned_and_clustered_table_creation(spark, sink_env) -> None:
     assert table.time_partitioning.field == "day"
     assert table.time_partitioning.type_ == "DAY"
     assert table.clustering_fields == ["key"]
+    assert table.time_partitioning.expiration_ms == 86400000
     assert _rows("partitioned") == EXPECTED
+    # OVERWRITE of the partitioned, clustered table: the load states the table's own spec
+    _run(spark, _spec(sink_env, "partitioned", "OVERWRITE"), run_id="p2")
+    assert _rows("partitioned") == EXPECTED
+    again = bq_client().get_table(f"{EMULATOR_PROJECT}.{DATASET}.partitioned")
+    assert again.time_partitioning.field == "day" and again.clustering_fields == ["key"]
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "orc", "avro"])
 def test_intermediate_formats_stage_readable_files(spark, sink_env, fmt: str, tmp_path) -> None:
     """bqemulator cannot load ORC (a cursor bug) nor Avro (DuckDB downloads its avro extension,
-    offline here), so the staged files themselves are read back from fake-gcs-server."""
-    import fastavro
-    import pyarrow.orc as orc
-    import pyarrow.parquet as pq
+    offline here), so the staged files themselves are read back from fake-gcs-server — those
+    of the partitions, and the empty file staged when no row was predicted."""
+    from spark_job.bigquery.staging import stage_empty, stage_partitions
 
-    from spark_job.bigquery.staging import stage_partitions
+    def read_back(name: str) -> list[dict[str, Any]]:
+        import fastavro
+        import pyarrow.orc as orc
 
-    frame = spark.read.parquet(str(sink_env["root"] / "input"))
-    staged = stage_partitions(frame, BUCKET, f"formats-{fmt}", fmt, gcs.emulator_host())
-    assert sum(rows for _, rows in staged) == 4
-    records: list[dict[str, Any]] = []
-    for name, _ in staged:
         local = tmp_path / name.replace("/", "_")
         gcs.download_file(gcs.client(), gcs.GcsPath(BUCKET, name), str(local))
         if fmt == "avro":
             with open(local, "rb") as handle:
-                records.extend(fastavro.reader(handle))
-        else:
-            table = pq.read_table(local) if fmt == "parquet" else orc.read_table(local)
-            records.extend(table.to_pylist())
-    gcs.delete_prefix(gcs.client(), gcs.GcsPath(BUCKET, f"formats-{fmt}"))
+                reader = fastavro.reader(handle)
+                assert [f["name"] for f in reader.writer_schema["fields"]] == list(frame.columns)
+                return list(reader)
+        table = pq.read_table(local) if fmt == "parquet" else orc.read_table(local)
+        assert table.column_names == list(frame.columns)
+        return table.to_pylist()
+
+    frame = spark.read.parquet(str(sink_env["root"] / "input"))
+    prefix = f"formats-{fmt}"
+    staged = stage_partitions(frame, BUCKET, prefix, fmt, gcs.emulator_host())
+    assert sum(rows for _, rows in staged) == 4
+    records = [record for name, _ in staged for record in read_back(name)]
     got = sorted((r["key"], r["x"], r["day"], list(r["tags"])) for r in records)
     assert got[0] == ("a", 1.0, dt.date(2024, 1, 1), [1, 2])
     assert [row[0] for row in got] == ["a", "b", "c", "d"]
+    [(empty, rows)] = stage_empty(frame.schema, BUCKET, prefix, fmt, gcs.emulator_host())
+    assert rows == 0 and read_back(empty) == []
+    gcs.delete_prefix(gcs.client(), gcs.GcsPath(BUCKET, prefix))
 
 
 def test_failure_leaves_no_table_and_no_staging(spark, sink_env) -> None:
@@ -203,12 +244,145 @@ def test_rerun_after_successful_load_does_not_duplicate(spark, sink_env) -> None
     _existing_table("rerun_append")
     text = _spec(sink_env, "rerun_append", "APPEND")
     first = _run(spark, text, job="rerun_job", run_id="same-run")
-    again = _run(spark, text, job="rerun_job", run_id="same-run")  # a restarted driver
+    # the driver was killed after its load, before deleting its staged files
+    _leave_staged("rerun_job-same-run/part-00000-0-killed.parquet")
+    again = _run(spark, text, job="rerun_job", run_id="same-run")  # the restarted driver
     assert first.status == "COMPLETED"
     assert again.status == "SKIPPED" and "load job" in again.summary()
+    assert _staging_objects() == []
     assert _rows("rerun_append") == sorted([("old", -1.0), *EXPECTED])
     third = _run(spark, text, job="rerun_job", run_id="next-run")
     assert third.status == "COMPLETED" and len(_rows("rerun_append")) == 9
+
+
+def test_restarted_driver_adopts_the_empty_table_its_dead_attempt_created(spark, sink_env) -> None:
+    """A driver killed between creating the table and finishing the load leaves an empty table
+    labelled with its run. The table is made here exactly as the sink makes it (the same
+    function, the same label), as a driver that died right after that call would leave it."""
+    table = TableId(EMULATOR_PROJECT, DATASET, "half_done")
+    fields = [SchemaField("key", "STRING"), SchemaField("prediction", "FLOAT64")]
+    marker = load.run_marker("sink_job", "dead-1")
+    load.create_table(bigquery_client(EMULATOR_PROJECT), table, fields, load.TableOptions(), marker)
+    _leave_staged("sink_job-dead-1/part-00001-0-killed.parquet")
+    with pytest.raises(UserError, match="half_done already exists"):  # another run: not its own
+        _run(spark, _spec(sink_env, "half_done"), run_id="other-run")
+    result = _run(spark, _spec(sink_env, "half_done"), run_id="dead-1")  # the restarted driver
+    assert result.status == "COMPLETED" and _rows("half_done") == EXPECTED
+    created = bq_client().get_table(str(table))
+    assert created.labels == {load.RUN_LABEL: marker}
+    assert [f.name for f in created.schema] == ["key", "x", "day", "tags", "prediction"]
+    assert _staging_objects() == []  # nor was the dead attempt's file loaded (4 rows above)
+
+
+def test_empty_result_is_one_load_too(spark, sink_env) -> None:
+    """No rows predicted: OVERWRITE still replaces the table's rows (with none) through the
+    run's single load job, and a missing table is created with the output's schema."""
+    _existing_table("empty_overwrite")
+    result = _run(spark, _spec(sink_env, "empty_overwrite", "OVERWRITE", source="empty_input"),
+                  job="empty_job", run_id="e-1")  # fmt: skip
+    assert result.status == "COMPLETED" and result.rows_written == 0
+    assert _rows("empty_overwrite") == []
+    job = bq_client().get_job("spark_job_empty_job_e-1")
+    assert job.state == "DONE" and job.error_result is None and job.output_rows == 0
+    _run(spark, _spec(sink_env, "empty_new", source="empty_input"), run_id="e-2")
+    assert _rows("empty_new") == []
+    assert _staging_objects() == []
+
+
+def test_append_follows_the_tables_columns(spark, sink_env) -> None:
+    """The table's columns come in another order, one of them REQUIRED, one not written by the
+    job: the staged files carry the table's columns in its order, the unwritten one NULL."""
+    table = f"{EMULATOR_PROJECT}.{DATASET}.reordered"
+    create_table(
+        table,
+        [
+            SchemaField("prediction", "FLOAT64"),
+            SchemaField("note", "STRING"),
+            SchemaField("tags", "INT64", mode="REPEATED"),
+            SchemaField("day", "DATE"),
+            SchemaField("x", "FLOAT64"),
+            SchemaField("key", "STRING", mode="REQUIRED"),
+        ],
+    )
+    run_sql(f"INSERT INTO `{table}` (prediction, note, key) VALUES (-1.0, 'kept', 'old')")
+    _run(spark, _spec(sink_env, "reordered", "APPEND"), run_id="ro")
+    rows = run_sql(f"SELECT key, prediction, note, day FROM `{table}`")
+    got = sorted((r["key"], r["prediction"], r["note"], r["day"]) for r in rows)
+    assert got == [
+        ("a", 1.0, None, dt.date(2024, 1, 1)),
+        ("b", 2.0, None, dt.date(2024, 1, 2)),
+        ("c", 3.0, None, dt.date(2024, 1, 3)),
+        ("d", 4.0, None, dt.date(2024, 1, 4)),
+        ("old", -1.0, "kept", None),
+    ]
+    fields = {f.name: f.mode for f in bq_client().get_table(table).schema}
+    assert fields["key"] == "REQUIRED"
+
+
+def test_transient_bigquery_errors_are_retried(spark, sink_env, monkeypatch) -> None:
+    """bqemulator never fails transiently: a proxy in front of it answers the first table
+    lookup with 500 and the first two load-job inserts with 503, as BigQuery may."""
+    proxy = HttpFaultProxy(
+        os.environ["BIGQUERY_EMULATOR_HOST"],
+        faults=[
+            Fault("GET", "/tables/retried", 500),
+            Fault("POST", "/jobs", 503, times=2),
+        ],
+    ).start()
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.address)
+    try:
+        result = _run(spark, _spec(sink_env, "retried"), run_id="t1")
+    finally:
+        proxy.stop()
+        monkeypatch.undo()
+    assert result.status == "COMPLETED" and _rows("retried") == EXPECTED
+    assert [s for m, p, s in proxy.log if "/tables/retried" in p and m == "GET"][:2] == [500, 404]
+    assert [s for m, p, s in proxy.log if m == "POST" and p.split("?")[0].endswith("/jobs")] == [
+        503, 503, 200,
+    ]  # fmt: skip
+
+
+def test_a_failed_load_leaves_the_destination_as_it_was(spark, sink_env, monkeypatch) -> None:
+    """The load job is rejected (the proxy answers its insert with 400, as BigQuery does an
+    invalid load): a table created for it is dropped again, an existing one keeps its rows,
+    staging is deleted, and the error names the table (exit 2)."""
+    _existing_table("load_fails")
+    proxy = HttpFaultProxy(
+        os.environ["BIGQUERY_EMULATOR_HOST"],
+        faults=[Fault("POST", "/jobs", 400, "Invalid load configuration", times=2)],
+    ).start()
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.address)
+    try:
+        for table, mode in (("never_loaded", "ERRORIFEXISTS"), ("load_fails", "OVERWRITE")):
+            with pytest.raises(UserError, match=f"bigquerySink.table: loading into .*{table}"
+                               " failed: Invalid load configuration"):  # fmt: skip
+                _run(spark, _spec(sink_env, table, mode), run_id=f"lf-{mode}")
+    finally:
+        proxy.stop()
+        monkeypatch.undo()
+    assert not table_exists(f"{EMULATOR_PROJECT}.{DATASET}.never_loaded")
+    assert _rows("load_fails") == [("old", -1.0)]
+    assert _staging_objects() == []
+
+
+def test_staging_bucket_not_writable(spark, sink_env, monkeypatch) -> None:
+    """fake-gcs-server has no IAM: a proxy answers uploads to the bucket with 403, as GCS does
+    for a caller without storage.objects.create. Exit 2 before any compute."""
+    upstream = os.environ["STORAGE_EMULATOR_HOST"].removeprefix("http://")
+    denied = "caller does not have storage.objects.create access to the Google Cloud Storage"
+    proxy = HttpFaultProxy(upstream, faults=[Fault("POST", f"/b/{BUCKET}/o", 403, denied)]).start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://{proxy.address}")
+    try:
+        with pytest.raises(UserError) as raised:
+            _run(spark, _spec(sink_env, "unwritable", model="marked_model"), run_id="w1")
+    finally:
+        proxy.stop()
+        monkeypatch.undo()
+    assert str(raised.value).startswith(
+        f"bigquerySink.staging_bucket: cannot write to bucket '{BUCKET}': caller does not have"
+    )
+    assert not table_exists(f"{EMULATOR_PROJECT}.{DATASET}.unwritable")
+    assert list((sink_env["root"] / "loads").iterdir()) == []
 
 
 def test_user_errors(spark, sink_env) -> None:

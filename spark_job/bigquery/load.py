@@ -1,24 +1,54 @@
 """The driver's side of a BigQuery write: table creation, one load job, idempotency.
 
 The load job's id is derived from the job name and the run id, which stays the same when
-spark-operator restarts a failed driver. A rerun finds the load job of an earlier attempt: if it
-succeeded, the data is already in place and the job completes without writing again.
+spark-operator restarts a failed driver (see :mod:`spark_job.run_id`). A rerun finds the load
+job of an earlier attempt: if it succeeded, the data is already in place and the job completes
+without writing again; if it failed, the next id (``…_retry1``) is used.
+
+A table the sink creates carries the label ``spark_job_run`` (a digest of job name and run id):
+a driver that died after creating the table but before its load finished leaves an empty
+table, which the restarted driver recognises as its own — still "missing" for the SaveMode —
+instead of failing on it or appending next to nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from google.api_core import exceptions
 
-from spark_job.bigquery.retry import TRANSIENT_RETRY
+from spark_job.bigquery.retry import TRANSIENT_ERRORS, TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
 
 PARTITION_TYPES = ("DAY", "HOUR", "MONTH", "YEAR")
 CREATE_DISPOSITIONS = ("CREATE_IF_NEEDED", "CREATE_NEVER")
+RUN_LABEL = "spark_job_run"
+#: Reasons a finished load job failed for which a new load job may succeed.
+TRANSIENT_JOB_REASONS = ("backendError", "internalError", "rateLimitExceeded", "jobBackendError")
+#: Load jobs tried per run before giving up on transient failures.
+MAX_LOAD_ATTEMPTS = 3
+#: How long to wait for a load job still running when something else failed.
+SETTLE_SECONDS = 50.0
+
+log = logging.getLogger(__name__)
+
+
+def rate_limited(error: BaseException) -> bool:
+    """BigQuery answers a rate limit on job inserts with 403 ``rateLimitExceeded``."""
+    return isinstance(error, exceptions.Forbidden) and any(
+        item.get("reason") == "rateLimitExceeded" for item in (error.errors or [])
+    )
+
+
+#: TRANSIENT_RETRY, and 403 rateLimitExceeded too (job inserts and polls).
+LOAD_RETRY = TRANSIENT_RETRY.with_predicate(
+    lambda error: isinstance(error, TRANSIENT_ERRORS) or rate_limited(error)
+)
 
 
 def _is_true(value: str | None) -> bool:
@@ -31,32 +61,47 @@ def load_job_id(job_name: str, run_id: str, attempt: int = 0) -> str:
     return base if attempt == 0 else f"{base}_retry{attempt}"
 
 
-def find_job(client: Any, job_id: str) -> Any | None:
+def run_marker(job_name: str, run_id: str) -> str:
+    """The ``spark_job_run`` label value of a table this run created (a valid label value)."""
+    return hashlib.sha256(f"{job_name}/{run_id}".encode()).hexdigest()[:32]
+
+
+def created_by_run(table: Any, marker: str) -> bool:
+    """Whether ``table`` is an empty table this run created (in an earlier, dead attempt)."""
+    return (table.labels or {}).get(RUN_LABEL) == marker and not table.num_rows
+
+
+def find_job(client: Any, job_id: str, location: str | None) -> Any | None:
     try:
-        return client.get_job(job_id, retry=TRANSIENT_RETRY)
+        return client.get_job(job_id, location=location, retry=TRANSIENT_RETRY)
     except exceptions.NotFound:
         return None
 
 
-def succeeded(job: Any) -> bool:
+def succeeded(job: Any, timeout: float | None = None) -> bool:
+    """Whether ``job`` finished without error; waits up to ``timeout`` for a running job."""
     if job.state != "DONE":
         try:
-            job.result()
+            job.result(timeout=timeout, retry=TRANSIENT_RETRY)
         except exceptions.GoogleAPICallError:
             return False
+        except Exception:  # still running after ``timeout``: not (yet) a success
+            return job.state == "DONE" and job.error_result is None
     return job.error_result is None
 
 
-def earlier_load(client: Any, job_name: str, run_id: str) -> tuple[Any | None, str]:
-    """The successful load job of an earlier attempt of this run, if any, and the id to use now."""
+def earlier_load(
+    client: Any, job_name: str, run_id: str, location: str | None
+) -> tuple[Any | None, int]:
+    """The successful load job of an earlier attempt of this run, if any, and the attempt
+    number of the next load job."""
     attempt = 0
     while True:
-        job_id = load_job_id(job_name, run_id, attempt)
-        job = find_job(client, job_id)
+        job = find_job(client, load_job_id(job_name, run_id, attempt), location)
         if job is None:
-            return None, job_id
+            return None, attempt
         if succeeded(job):
-            return job, job_id
+            return job, attempt
         attempt += 1
 
 
@@ -129,51 +174,124 @@ class TableOptions:
             if wanted
         ]
 
+    def time_partitioning(self) -> Any | None:
+        from google.cloud import bigquery
 
-def create_table(client: Any, table_id: TableId, schema: list[Any], options: TableOptions) -> None:
+        if not (self.partition_field or self.partition_type):
+            return None
+        return bigquery.TimePartitioning(
+            type_=self.partition_type or "DAY",
+            field=self.partition_field,
+            expiration_ms=self.partition_expiration_ms,
+        )
+
+
+def create_table(
+    client: Any, table_id: TableId, schema: list[Any], options: TableOptions, marker: str
+) -> None:
     """Create the destination with its partitioning and clustering (a load config keeps neither
-    on every backend, so the table is made first and the load only fills it)."""
+    on every backend, so the table is made first and the load only fills it), labelled with
+    this run's ``marker``."""
     from google.cloud import bigquery
 
     table = bigquery.Table(str(table_id), schema=schema)
-    if options.partition_field or options.partition_type:
-        table.time_partitioning = bigquery.TimePartitioning(
-            type_=options.partition_type or "DAY",
-            field=options.partition_field,
-            expiration_ms=options.partition_expiration_ms,
-        )
+    table.time_partitioning = options.time_partitioning()
     if options.clustered_fields:
         table.clustering_fields = list(options.clustered_fields)
+    table.labels = {RUN_LABEL: marker}
     client.create_table(table, retry=TRANSIENT_RETRY)
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """One load of staged files into an existing table."""
+
+    uris: list[str]
+    table: TableId
+    schema: list[Any]
+    source_format: str  # PARQUET, ORC or AVRO
+    write_disposition: str
+    schema_update_options: list[str]
+    time_partitioning: Any | None = None
+    clustering_fields: list[str] | None = None
+
+    def config(self) -> Any:
+        from google.cloud import bigquery
+
+        config = bigquery.LoadJobConfig(
+            source_format=self.source_format,
+            schema=self.schema,
+            write_disposition=self.write_disposition,
+            create_disposition="CREATE_NEVER",  # the sink created the table if it had to
+            schema_update_options=self.schema_update_options or None,
+        )
+        # The table's own partitioning and clustering: a WRITE_TRUNCATE must not disagree.
+        if self.time_partitioning is not None:
+            config.time_partitioning = self.time_partitioning
+        if self.clustering_fields:
+            config.clustering_fields = self.clustering_fields
+        if self.source_format == "PARQUET":
+            config.parquet_options = bigquery.ParquetOptions()
+            config.parquet_options.enable_list_inference = True
+        if self.source_format == "AVRO":
+            config.use_avro_logical_types = True
+        return config
+
+
+def _start(client: Any, request: LoadRequest, job_id: str, location: str | None) -> Any:
+    try:
+        return client.load_table_from_uri(
+            request.uris,
+            str(request.table),
+            job_id=job_id,
+            location=location,
+            job_config=request.config(),
+            retry=LOAD_RETRY,
+        )
+    except exceptions.Conflict:  # a retried insert that had reached BigQuery: it is running
+        return client.get_job(job_id, location=location, retry=TRANSIENT_RETRY)
+
+
+def _transient(job: Any) -> bool:
+    return (job.error_result or {}).get("reason") in TRANSIENT_JOB_REASONS
 
 
 def run_load(
     client: Any,
-    job_id: str,
-    uris: list[str],
-    table_id: TableId,
-    schema: list[Any],
-    source_format: str,
-    write_disposition: str,
-    options: TableOptions,
+    request: LoadRequest,
+    job_name: str,
+    run_id: str,
+    first_attempt: int,
+    location: str | None,
 ) -> Any:
-    """Run ONE load job of ``uris`` into ``table_id``; return it when it succeeded."""
-    from google.cloud import bigquery
+    """Run ONE successful load job of ``request``; return it.
 
-    config = bigquery.LoadJobConfig(
-        source_format=source_format,
-        schema=schema,
-        write_disposition=write_disposition,
-        create_disposition="CREATE_NEVER",
-        schema_update_options=options.schema_update_options or None,
-    )
-    if source_format == "PARQUET":
-        config.parquet_options = bigquery.ParquetOptions()
-        config.parquet_options.enable_list_inference = True
-    if source_format == "AVRO":
-        config.use_avro_logical_types = True
-    job = client.load_table_from_uri(
-        uris, str(table_id), job_id=job_id, job_config=config, retry=TRANSIENT_RETRY
-    )
-    job.result()
-    return job
+    A load job that fails for a transient reason had no effect (jobs are atomic) and is
+    replaced by the next attempt's job, up to :data:`MAX_LOAD_ATTEMPTS` jobs in this driver.
+    """
+    attempt = first_attempt
+    while True:
+        job = _start(client, request, load_job_id(job_name, run_id, attempt), location)
+        try:
+            job.result(retry=LOAD_RETRY)
+            return job
+        except exceptions.GoogleAPICallError:
+            if not _transient(job) or attempt - first_attempt + 1 >= MAX_LOAD_ATTEMPTS:
+                raise
+            log.warning("load job %s failed transiently (%s); retrying", job.job_id,
+                        job.error_result)  # fmt: skip
+            attempt += 1
+
+
+def load_outcome(
+    client: Any, job_name: str, run_id: str, attempt: int, location: str | None
+) -> bool:
+    """After a failure around a load: whether this run's latest load job succeeded after all
+    (waiting a little for one still running), so that a result in place is never undone."""
+    found = None
+    while True:
+        job = find_job(client, load_job_id(job_name, run_id, attempt), location)
+        if job is None:
+            break
+        found, attempt = job, attempt + 1
+    return found is not None and succeeded(found, timeout=SETTLE_SECONDS)

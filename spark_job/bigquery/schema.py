@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.sql import DataFrame
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
@@ -101,3 +102,40 @@ def incompatible_columns(
         if old.name.lower() not in given and old.mode == "REQUIRED" and not allow_relaxation:
             problems.append(f"'{old.name}' is REQUIRED in the table but not written")
     return problems
+
+
+def append_fields(
+    table_fields: list[Any], new_fields: list[Any], allow_relaxation: bool
+) -> list[Any]:
+    """The load schema of an APPEND to an existing table (checked by
+    :func:`incompatible_columns` first): the table's own columns, in the table's order and
+    with its types and modes — those the job does not write are loaded as NULLs —, then the
+    job's new columns (``allowFieldAddition``). ``allowFieldRelaxation`` makes every REQUIRED
+    column NULLABLE, as the load then relaxes the table."""
+    from google.cloud.bigquery import SchemaField
+
+    fields = []
+    for old in table_fields:
+        api = old.to_api_repr()
+        if allow_relaxation and old.mode == "REQUIRED":
+            api["mode"] = "NULLABLE"
+        fields.append(SchemaField.from_api_repr(api))
+    known = {f.name.lower() for f in table_fields}
+    return fields + [f for f in new_fields if f.name.lower() not in known]
+
+
+def aligned_frame(frame: DataFrame, fields: list[Any]) -> DataFrame:
+    """``frame``'s columns as ``fields`` name and order them (names match case-insensitively,
+    as BigQuery's do); a field ``frame`` lacks becomes a typed NULL column. The staged files
+    then hold exactly the load schema's columns, which every backend loads alike."""
+    from pyspark.sql import functions as F
+
+    from spark_job.bigquery.types import spark_type
+
+    by_name = {name.lower(): name for name in frame.columns}
+    columns = []
+    for field in fields:
+        name = by_name.get(field.name.lower())
+        column = frame[name] if name else F.lit(None).cast(spark_type(field))
+        columns.append(column.alias(field.name))
+    return frame.select(*columns)

@@ -1,5 +1,8 @@
 """Executors write their partition of the predictions under a GCS staging prefix.
 
+The gcs-connector jar (Spark's ``gs://`` filesystem) is not required: tasks write with pyarrow
+(or fastavro) to a local temporary file and upload it with google-cloud-storage.
+
 Each task streams its Arrow batches into one local file (Parquet, ORC or Avro), uploads it as
 ``<prefix>/part-<partition>-<attempt>-<id>.<ext>`` and reports the object's name; the driver
 collects those names, so only files of successful task attempts are loaded.
@@ -15,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import DataFrame
+from pyspark.sql.types import StructType
 
 from spark_job.errors import UserError
 
@@ -136,3 +140,22 @@ def stage_partitions(
 
     staged = predictions.mapInArrow(stage, STAGED_SCHEMA).collect()
     return [(row.object, int(row.rows)) for row in staged]
+
+
+def stage_empty(
+    schema: StructType, bucket: str, prefix: str, fmt: str, emulator: str | None
+) -> list[tuple[str, int]]:
+    """Stage one file of zero rows with ``schema`` (no partition had a row), so that an empty
+    result is published by the same single load job as any other: an OVERWRITE still
+    replaces the table's rows (with none), atomically and under this run's load-job id."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from spark_job import gcs
+
+    arrow_schema = to_arrow_schema(schema, timezone="UTC")
+    name = f"{prefix}/part-empty.{fmt}"
+    with tempfile.TemporaryDirectory(prefix="spark_job_stage_") as directory:
+        local = os.path.join(directory, f"part.{fmt}")
+        _write_local(iter([pa.RecordBatch.from_pylist([], schema=arrow_schema)]), local, fmt)
+        gcs.upload_file(gcs.client(emulator), local, gcs.GcsPath(bucket, name))
+    return [(name, 0)]

@@ -10,6 +10,7 @@ connector engine: ``df.write.format("bigquery")`` with the user's options.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from google.api_core import exceptions
@@ -19,14 +20,24 @@ from spark_job import gcs
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
 from spark_job.bigquery.load import (
+    LoadRequest,
     TableOptions,
     create_table,
+    created_by_run,
     earlier_load,
+    load_outcome,
+    rate_limited,
     run_load,
+    run_marker,
 )
 from spark_job.bigquery.retry import TRANSIENT_RETRY
-from spark_job.bigquery.schema import bigquery_schema, incompatible_columns
-from spark_job.bigquery.staging import FORMATS, source_format, stage_partitions
+from spark_job.bigquery.schema import (
+    aligned_frame,
+    append_fields,
+    bigquery_schema,
+    incompatible_columns,
+)
+from spark_job.bigquery.staging import FORMATS, source_format, stage_empty, stage_partitions
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
 from spark_job.job_name import validate_job_name
@@ -41,6 +52,8 @@ WRITE_DISPOSITIONS = {
     SaveMode.ERROR: "WRITE_EMPTY",
     SaveMode.IGNORE: "WRITE_EMPTY",
 }
+#: Options spark_job reads itself; everything else is the connector's.
+BUCKET_OPTION = "temporaryGcsBucket"
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +64,10 @@ class BigQueryTableSink(SinkWriter):
         self.options = spec.options
         self.job_name = validate_job_name(job_name)
         self.run_id = run_id
-        bucket = spec.staging_bucket or self.options.get("temporaryGcsBucket")
+        bucket = spec.staging_bucket or self.options.get(BUCKET_OPTION)
         if not bucket:
             raise UserError(
-                f"{FIELD}.staging_bucket: required (or {FIELD}.options.temporaryGcsBucket): the"
+                f"{FIELD}.staging_bucket: required (or {FIELD}.options.{BUCKET_OPTION}): the"
                 " results are staged in this GCS bucket before BigQuery loads them."
             )
         self.bucket = bucket.removeprefix("gs://").strip("/")
@@ -65,10 +78,12 @@ class BigQueryTableSink(SinkWriter):
         self.table_options = TableOptions.from_options(self.options, f"{FIELD}.options")
         self.format = source_format(self.options, FIELD)
         self.staging = gcs.GcsPath(self.bucket, f"{self.job_name}-{run_id}")
+        self.marker = run_marker(self.job_name, run_id)
         self.emulator = gcs.emulator_host()
         self.engine = ""
-        self.existing: Any = None
-        self.job_id = ""
+        self.location: str | None = None
+        self.existing: Any = None  # the destination table, when it exists
+        self.attempt = 0  # the attempt number of this run's next load job
         self._client: Any = None
 
     @property
@@ -82,42 +97,64 @@ class BigQueryTableSink(SinkWriter):
         return self._client
 
     # ------------------------------------------------------------------ prepare
-    def _existing_table(self) -> Any:
+    def _dataset_location(self) -> str | None:
+        """The dataset's location: jobs outside the US and EU are only found by giving it."""
         try:
-            self.client.get_dataset(self.table.dataset_id, retry=TRANSIENT_RETRY)
+            dataset = self.client.get_dataset(self.table.dataset_id, retry=TRANSIENT_RETRY)
         except exceptions.NotFound:
             raise UserError(
                 f"{FIELD}.table: dataset {self.table.dataset_id} not found; create it first."
             ) from None
+        except exceptions.Forbidden as error:
+            raise UserError(
+                f"{FIELD}.table: permission denied on dataset {self.table.dataset_id}:"
+                f" {_reason(error)}"
+            ) from None
+        return dataset.location
+
+    def _existing_table(self) -> Any:
         try:
-            return self.client.get_table(str(self.table), retry=TRANSIENT_RETRY)
+            table = self.client.get_table(str(self.table), retry=TRANSIENT_RETRY)
         except exceptions.NotFound:
             return None
+        if self.engine != CONNECTOR and created_by_run(table, self.marker):
+            # An earlier attempt of this run created it and died before its load: the table
+            # was missing before this run, so it is again.
+            log.warning("%s: created empty by an earlier attempt of this run; dropped", table)
+            self.client.delete_table(str(self.table), not_found_ok=True, retry=TRANSIENT_RETRY)
+            return None
+        return table
 
     def _check_bucket(self) -> None:
-        """The staging bucket exists and takes writes (a probe object, deleted at once)."""
+        """The staging bucket exists and takes writes: a probe object under the staging prefix,
+        deleted at once with whatever a killed attempt of this run left there. (Not a bucket
+        lookup: writing needs storage.objects.create, a lookup storage.buckets.get, which many
+        writers lack.)"""
         storage = gcs.client(self.emulator)
         probe = self.staging.child("_probe")
         try:
-            storage.get_bucket(self.bucket)
             gcs.write_bytes(storage, probe, b"")
-            gcs.delete(storage, probe)
+            gcs.delete_prefix(storage, self.staging)
         except exceptions.NotFound:
             raise UserError(f"{FIELD}.staging_bucket: bucket '{self.bucket}' not found.") from None
         except exceptions.Forbidden as error:
             raise UserError(
-                f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}': {error.message}"
+                f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}': {_reason(error)}"
             ) from None
 
     def prepare(self, spark: SparkSession) -> bool:
         self.engine = choose_engine(spark, self.options, FIELD)
+        self.location = self._dataset_location()
         if self.engine != CONNECTOR:
-            earlier, self.job_id = earlier_load(self.client, self.job_name, self.run_id)
+            earlier, self.attempt = earlier_load(
+                self.client, self.job_name, self.run_id, self.location
+            )
             if earlier is not None:
                 self.skip_reason = (
                     f"{self.table} already holds this run's results: load job {earlier.job_id}"
                     " of an earlier attempt succeeded; nothing written again"
                 )
+                self.abort()  # what that attempt may have left in staging
                 return False
         self.existing = self._existing_table()
         mode = self.spec.save_mode
@@ -138,74 +175,118 @@ class BigQueryTableSink(SinkWriter):
         return True
 
     # -------------------------------------------------------------------- write
-    def _check_schema(self, schema: list[Any], columns: list[str]) -> None:
-        self.table_options.check_columns(columns, f"{FIELD}.options")
-        if self.existing is None or self.spec.save_mode is not SaveMode.APPEND:
-            return
+    def _appending(self) -> bool:
+        return self.existing is not None and self.spec.save_mode is SaveMode.APPEND
+
+    def _load_schema(self, schema: list[Any]) -> list[Any]:
+        """The explicit load schema: the DataFrame's, or for an APPEND the table's (checked)."""
+        if not self._appending():
+            return schema
+        options = self.table_options
         problems = incompatible_columns(
             self.existing.schema,
             schema,
-            self.table_options.allow_field_addition,
-            self.table_options.allow_field_relaxation,
+            options.allow_field_addition,
+            options.allow_field_relaxation,
         )
         if problems:
             raise UserError(f"{FIELD}.table: cannot APPEND to {self.table}: {'; '.join(problems)}.")
+        return append_fields(self.existing.schema, schema, options.allow_field_relaxation)
 
     def _write_with_connector(self, predictions: DataFrame) -> None:
+        options = {k: v for k, v in connector_options(self.options).items() if k != BUCKET_OPTION}
         (
             predictions.write.format("bigquery")
             .mode(self.spec.save_mode.value.lower())
             .option("table", str(self.table))
-            .option("temporaryGcsBucket", self.bucket)
-            .options(**connector_options(self.options))
+            .option(BUCKET_OPTION, self.bucket)
+            .options(**options)
             .save()
         )
 
-    def _load(self, staged: list[tuple[str, int]], schema: list[Any]) -> None:
+    def _request(self, staged: list[tuple[str, int]], schema: list[Any]) -> LoadRequest:
+        existing = self.existing
+        return LoadRequest(
+            uris=[f"gs://{self.bucket}/{name}" for name, _ in staged],
+            table=self.table,
+            schema=schema,
+            source_format=FORMATS[self.format],
+            write_disposition=WRITE_DISPOSITIONS[self.spec.save_mode],
+            schema_update_options=self.table_options.schema_update_options
+            if self._appending()
+            else [],
+            time_partitioning=existing.time_partitioning if existing is not None else None,
+            clustering_fields=existing.clustering_fields if existing is not None else None,
+        )
+
+    def _publish(self, staged: list[tuple[str, int]], schema: list[Any]) -> None:
+        """Create the table if it is missing, then ONE load job; on failure the destination is
+        left as it was (a table created here is dropped) unless the load succeeded after all."""
         created = False
         try:
             if self.existing is None:
-                create_table(self.client, self.table, schema, self.table_options)
+                create_table(self.client, self.table, schema, self.table_options, self.marker)
                 created = True
-            if staged:
-                uris = [f"gs://{self.bucket}/{name}" for name, _ in staged]
-                disposition = WRITE_DISPOSITIONS[self.spec.save_mode]
-                run_load(
-                    self.client, self.job_id, uris, self.table, schema,
-                    FORMATS[self.format], disposition, self.table_options,
-                )  # fmt: skip
-            elif self.existing is not None and self.spec.save_mode is SaveMode.OVERWRITE:
-                self.client.query(f"TRUNCATE TABLE `{self.table}`").result()
+            run_load(self.client, self._request(staged, schema), self.job_name, self.run_id,
+                     self.attempt, self.location)  # fmt: skip
         except BaseException as error:
+            try:
+                loaded = load_outcome(
+                    self.client, self.job_name, self.run_id, self.attempt, self.location
+                )
+            except Exception as unknown:  # BigQuery unreachable: keep the table for the rerun
+                log.warning("%s: cannot tell how the load ended: %s", self.table, unknown)
+                raise error from None
+            if loaded:
+                log.warning("%s: the load succeeded despite %r; the result stands", self.table,
+                            error)  # fmt: skip
+                if isinstance(error, Exception):
+                    return
+                raise
             if created:  # leave the destination exactly as it was: absent
-                self.client.delete_table(str(self.table), not_found_ok=True)
-            if isinstance(error, exceptions.BadRequest):
+                self.client.delete_table(str(self.table), not_found_ok=True, retry=TRANSIENT_RETRY)
+            user_error = isinstance(error, exceptions.BadRequest | exceptions.Forbidden)
+            if user_error and not rate_limited(error):
                 raise UserError(
-                    f"{FIELD}.table: loading into {self.table} failed: {error.message}"
+                    f"{FIELD}.table: loading into {self.table} failed: {_reason(error)}"
                 ) from None
             raise
 
     def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None:
         schema = bigquery_schema(predictions.schema)
-        self._check_schema(schema, predictions.columns)
+        self.table_options.check_columns(predictions.columns, f"{FIELD}.options")
         if self.engine == CONNECTOR:
             self._write_with_connector(predictions)
             return None
+        load_schema = self._load_schema(schema)
+        frame = aligned_frame(predictions, load_schema) if self._appending() else predictions
         try:
-            staged = stage_partitions(
-                predictions, self.bucket, self.staging.name, self.format, self.emulator
-            )
+            prefix = self.staging.name
+            staged = stage_partitions(frame, self.bucket, prefix, self.format, self.emulator)
             self.staged()  # raises if too many rows failed: then nothing is loaded
-            self._load(staged, schema)
+            rows = sum(count for _, count in staged)
+            if not staged:
+                staged = stage_empty(frame.schema, self.bucket, prefix, self.format, self.emulator)
+            self._publish(staged, load_schema)
         finally:
             self.abort()
-        return sum(rows for _, rows in staged)
+        return rows
 
     def abort(self) -> None:
         try:
             gcs.delete_prefix(gcs.client(self.emulator), self.staging)
         except exceptions.GoogleAPICallError as error:  # cleaning must not hide the real error
             log.warning("could not delete staging %s: %s", self.staging.uri, error)
+
+
+def _reason(error: exceptions.GoogleAPICallError) -> str:
+    """The service's own message, without the request line the client puts first (an upload's
+    error text also holds the response body: its message is taken from there)."""
+    text = str(error.message)
+    match = re.search(r'"message":\s*"((?:[^"\\]|\\.)*)"', text)
+    if match:
+        return match.group(1)
+    return re.sub(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ", "", text)
 
 
 def open_bigquery_sink(spec: BigQuerySink, job_name: str, run_id: str) -> SinkWriter:
