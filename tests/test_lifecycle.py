@@ -127,7 +127,7 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     assert set(stages) == {"session", "prepare", "predict", "publish", "total"}
     assert stages["predict"] >= 1.5  # the model sleeps 1.5 s per batch
     assert stages["total"] >= stages["session"] + stages["prepare"] + stages["predict"]
-    assert document["rows_per_second"] == pytest.approx(ROWS / stages["predict"], rel=0.01)
+    assert document["rows_per_second"] == pytest.approx(ROWS / stages["predict"], abs=0.06)
     assert document["started_at"] < document["finished_at"]
 
 
