@@ -50,12 +50,11 @@ class TreeMonitor:
             members += self.root.children(recursive=True)
         rss = 0
         for member in members:
-            with contextlib.suppress(psutil.Error):
-                with member.oneshot():
-                    rss += member.memory_info().rss
-                    times = member.cpu_times()
-                    cpu = times.user + times.system
-                    self.usage.cpu_by_pid[member.pid] = (_kind(member), cpu)
+            with contextlib.suppress(psutil.Error), member.oneshot():
+                rss += member.memory_info().rss
+                times = member.cpu_times()
+                cpu = times.user + times.system
+                self.usage.cpu_by_pid[member.pid] = (_kind(member), cpu)
         self.usage.peak_rss = max(self.usage.peak_rss, rss)
 
     def _watch(self) -> None:

@@ -8,7 +8,6 @@ the memory run), BENCH_REPS (3), BENCH_BQ_ROWS (1M; 0 skips the BigQuery read).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -16,13 +15,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from benchmarks.monitor import TreeMonitor
 from benchmarks.workloads import Workload, prepare, workloads
 
 RESULTS = Path(__file__).parent / "results"
@@ -30,67 +29,80 @@ CONTENDERS = ("single_process", "mlflow_spark_udf", "spark_job")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += member.memory_info().rss
-    return total
+def run_contender(
+    contender: str, workload: Workload, memory: str = "2g", jobs: int = 2
+) -> dict[str, Any]:
+    """Run one contender in a fresh process: ``jobs`` jobs, the first cold, the rest warm.
 
-
-def run_contender(contender: str, workload: Workload, memory: str = "2g") -> dict[str, Any]:
-    """Run one contender in a fresh process; its timings plus the process tree's peak RSS."""
+    Returns its start-up seconds, the seconds and rows/s of each job, the process tree's peak
+    RSS and its CPU seconds (JVM and Python apart).
+    """
     output = Path(tempfile.mkdtemp(prefix="bench_out_")) / "out"
     command = [sys.executable, "-m", "benchmarks.contenders", contender, workload.name,
-               str(workload.rows), str(output), memory]  # fmt: skip
+               str(workload.rows), str(output), memory, str(jobs)]  # fmt: skip
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, cwd=REPO, env=env)  # fmt: skip
-    watched = psutil.Process(process.pid)
-    peak = 0
-    done = threading.Event()
-
-    def watch() -> None:
-        nonlocal peak
-        while not done.is_set():
-            with contextlib.suppress(psutil.Error):
-                peak = max(peak, _tree_rss(watched))
-            time.sleep(0.1)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    stdout, _ = process.communicate(timeout=1800)
-    done.set()
-    watcher.join()
+    with TreeMonitor(process.pid) as monitor:
+        stdout, _ = process.communicate(timeout=1800)
     if process.returncode != 0:
         raise RuntimeError(f"{contender} on {workload.name} failed:\n{stdout[-3000:]}")
     line = next(x for x in stdout.splitlines() if x.startswith("BENCH "))
     timing = json.loads(line[len("BENCH ") :])
-    timing["rows_per_s"] = workload.rows / timing["seconds"]
-    timing["peak_rss_mb"] = peak / 2**20
-    return timing
+    seconds = timing["seconds"]
+    return {
+        "startup_s": timing["startup_s"],
+        "cold_seconds": seconds[0],
+        "cold_rows_per_s": workload.rows / seconds[0],
+        "warm_seconds": statistics.median(seconds[1:]) if len(seconds) > 1 else None,
+        "warm_rows_per_s": workload.rows / statistics.median(seconds[1:])
+        if len(seconds) > 1
+        else None,
+        "peak_rss_mb": monitor.usage.peak_rss / 2**20,
+        "cpu_s_jvm": monitor.usage.cpu_seconds("jvm"),
+        "cpu_s_python": monitor.usage.cpu_seconds("python"),
+    }
+
+
+MEASURES = ("startup_s", "cold_seconds", "cold_rows_per_s", "warm_seconds", "warm_rows_per_s",
+            "peak_rss_mb", "cpu_s_jvm", "cpu_s_python")  # fmt: skip
+
+
+def _ratios(runs: dict[str, list[dict[str, Any]]], key: str) -> dict[str, float]:
+    """spark_job's rows/s over each other contender's, rep by rep; the median of those."""
+    ours = runs["spark_job"]
+    ratios = {}
+    for other in ("single_process", "mlflow_spark_udf"):
+        pairs = zip(ours, runs[other], strict=True)
+        ratios[f"ratio_vs_{other}"] = statistics.median(a[key] / b[key] for a, b in pairs)
+    return ratios
 
 
 def bench_workload(workload: Workload, reps: int) -> dict[str, Any]:
+    """Every contender ``reps`` times, alternating the order; medians and ratios.
+
+    The issue's ratios (``ratio_vs_*`` at the top) are the warm ones: start-up (session, JVM
+    code compilation, Python worker imports) excluded, model load included. The cold ones,
+    a fresh process's first job, are under ``cold``.
+    """
     prepare(workload)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTENDERS}
     for rep in range(reps):  # alternate contenders within each repetition
         order = CONTENDERS if rep % 2 == 0 else tuple(reversed(CONTENDERS))
         for contender in order:
-            runs[contender].append(run_contender(contender, workload))
-            print(f"  {workload.name} rep {rep + 1} {contender}: "
-                  f"{runs[contender][-1]['rows_per_s']:,.0f} rows/s", flush=True)  # fmt: skip
+            run = run_contender(contender, workload)
+            runs[contender].append(run)
+            print(f"  {workload.name} rep {rep + 1} {contender}: warm "
+                  f"{run['warm_rows_per_s']:,.0f} rows/s, cold {run['cold_rows_per_s']:,.0f}"
+                  " rows/s", flush=True)  # fmt: skip
     summary: dict[str, Any] = {"rows": workload.rows, "repetitions": reps}
     for contender, measured in runs.items():
         summary[contender] = {
-            key: statistics.median(run[key] for run in measured)
-            for key in ("rows_per_s", "seconds", "startup_s", "peak_rss_mb")
+            key: statistics.median(run[key] for run in measured) for key in MEASURES
         }
-        summary[contender]["runs_rows_per_s"] = [run["rows_per_s"] for run in measured]
-    ours = runs["spark_job"]
-    for other in ("single_process", "mlflow_spark_udf"):
-        ratios = [a["rows_per_s"] / b["rows_per_s"] for a, b in zip(ours, runs[other], strict=True)]
-        summary[f"ratio_vs_{other}"] = statistics.median(ratios)
+        summary[contender]["runs"] = measured
+    summary.update(_ratios(runs, "warm_rows_per_s"))
+    summary["cold"] = _ratios(runs, "cold_rows_per_s")
     return summary
 
 
@@ -100,47 +112,59 @@ def bench_memory(rows_small: int, rows_large: int) -> dict[str, Any]:
     for label, rows in (("small", rows_small), ("large", rows_large)):
         workload = Workload("cheap", rows, "logistic")
         prepare(workload)
-        run = run_contender("spark_job", workload, memory="1g")
+        run = run_contender("spark_job", workload, memory="1g", jobs=1)
         result[label] = {
             "rows": rows,
             "peak_rss_mb": run["peak_rss_mb"],
-            "rows_per_s": run["rows_per_s"],
+            "rows_per_s": run["cold_rows_per_s"],
         }
     result["peak_rss_ratio"] = result["large"]["peak_rss_mb"] / result["small"]["peak_rss_mb"]
     return result
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
+    """Warm and cold rows/s per contender, a panel per workload."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [w for w in ("cheap", "heavy") if w in results]
-    figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4))
-    for axis, name in zip(axes if len(names) > 1 else [axes], names, strict=True):
-        values = [results[name][c]["rows_per_s"] for c in CONTENDERS]
-        axis.bar(CONTENDERS, values, color=["#888888", "#c0504d", "#4f81bd"])
+    figure, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    positions = range(len(CONTENDERS))
+    for axis, name in zip(axes[0], names, strict=True):
+        for offset, (measure, colour) in enumerate((("warm", "#4f81bd"), ("cold", "#c0c0c0"))):
+            values = [results[name][c][f"{measure}_rows_per_s"] for c in CONTENDERS]
+            axis.bar([x + 0.4 * offset for x in positions], values, 0.4, label=measure,
+                     color=colour)  # fmt: skip
+        axis.set_xticks([x + 0.2 for x in positions], CONTENDERS, rotation=15)
         axis.set_title(f"{name}: {results[name]['rows']:,} rows")
         axis.set_ylabel("rows/s (median)")
-        axis.tick_params(axis="x", labelrotation=15)
+        axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
 
 def table(results: dict[str, Any]) -> str:
-    lines = ["| workload | contender | rows/s | seconds | start-up s | peak RSS MB |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| workload | contender | warm rows/s | warm s | cold rows/s | cold s | start-up s |"
+             " peak RSS MB | CPU s JVM / Python |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]  # fmt: skip
     for name in ("cheap", "heavy"):
         if name not in results:
             continue
         for contender in CONTENDERS:
             c = results[name][contender]
-            lines.append(f"| {name} | {contender} | {c['rows_per_s']:,.0f} | {c['seconds']:.2f} |"
-                         f" {c['startup_s']:.1f} | {c['peak_rss_mb']:,.0f} |")  # fmt: skip
-        lines.append(f"| {name} | **ratios** | vs single_process "
-                     f"{results[name]['ratio_vs_single_process']:.2f}× | vs mlflow_spark_udf "
-                     f"{results[name]['ratio_vs_mlflow_spark_udf']:.2f}× | | |")  # fmt: skip
+            lines.append(f"| {name} | {contender} | {c['warm_rows_per_s']:,.0f} |"
+                         f" {c['warm_seconds']:.2f} | {c['cold_rows_per_s']:,.0f} |"
+                         f" {c['cold_seconds']:.2f} | {c['startup_s']:.1f} |"
+                         f" {c['peak_rss_mb']:,.0f} | {c['cpu_s_jvm']:.0f} / "
+                         f"{c['cpu_s_python']:.0f} |")  # fmt: skip
+        w, cold = results[name], results[name]["cold"]
+        lines.append(f"| {name} | **spark_job ratios** | vs single_process"
+                     f" {w['ratio_vs_single_process']:.2f}× | vs mlflow_spark_udf"
+                     f" {w['ratio_vs_mlflow_spark_udf']:.2f}× | vs single_process"
+                     f" {cold['ratio_vs_single_process']:.2f}× | vs mlflow_spark_udf"
+                     f" {cold['ratio_vs_mlflow_spark_udf']:.2f}× | | | |")  # fmt: skip
     if "memory" in results:
         m = results["memory"]
         lines.append(f"\nMemory (spark_job, 1g): peak RSS {m['small']['peak_rss_mb']:,.0f} MB at"

@@ -7,14 +7,17 @@ needs the driver's disk or the model's origin (bucket, registry).
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Tuple  # noqa: UP035 - Spark's UDF type inference needs typing.Tuple
 
+import numpy as np
 import pandas as pd
 from pyspark import SparkFiles
 from pyspark.accumulators import Accumulator
@@ -63,19 +66,56 @@ def ship_model(spark: SparkSession, model_dir: Path) -> ShippedModel:
     """
     name = f"spark_job_model_{uuid.uuid4().hex[:12]}.zip"
     staging = Path(tempfile.mkdtemp(prefix="spark_job_ship_"))
-    archive = shutil.make_archive(str(staging / name.removesuffix(".zip")), "zip", model_dir)
-    spark.sparkContext.addArchive(archive)
+    atexit.register(shutil.rmtree, staging, True)  # executors fetch it while the app runs
+    archive = staging / name
+    # Stored, not deflated: model files are often compressed already (skops, joblib), and
+    # deflating a large model costs the driver more than sending its bytes costs the network.
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zipped:
+        for path in sorted(model_dir.rglob("*")):
+            zipped.write(path, path.relative_to(model_dir).as_posix())
+    spark.sparkContext.addArchive(str(archive))
     return ShippedModel(name=name, local_dir=staging)
 
 
-def _as_model_input(
-    columns: tuple[pd.Series, ...], features: list[str], datetime_features: frozenset[str]
+def model_input(
+    columns: Sequence[pd.Series], features: list[str], datetime_features: frozenset[str]
 ) -> pd.DataFrame:
+    """The model's input frame: ``columns`` named ``features``, dates as datetime64."""
     frame = pd.DataFrame(dict(zip(features, columns, strict=True)), copy=False)
     for name in datetime_features:
         # Spark hands DATE columns to pandas as Python date objects; models expect datetime64.
         frame[name] = pd.to_datetime(frame[name])
     return frame
+
+
+def score_batch(
+    model: Any,
+    frame: pd.DataFrame,
+    origin_columns: Sequence[pd.Series],
+    policy: TaskPolicy | None,
+    result: ModelResult,
+    errors: TaskErrors,
+) -> tuple[pd.Series, np.ndarray | None]:
+    """The model's predictions for ``frame`` as ``result``'s type, and which rows succeeded
+    (None: all of them).
+
+    ``policy`` (the job's error handling) decides what a batch the model raises on becomes:
+    FAIL_FAST raises naming the first failing instance (its file and line from
+    ``origin_columns``, when the source gives them); RECORD_AND_CONTINUE retries the batch row
+    by row and records the failing rows. Without ``policy`` the model's error is raised as is.
+    """
+    try:
+        return to_result_series(model.predict(frame), result, len(frame)), None
+    except ModelOutputError:
+        raise
+    except Exception as error:
+        if policy is None:
+            raise
+        if not policy.record:
+            raise first_failure(model, frame, origin_columns, policy, result, error) from error
+        values, ok = isolate_rows(model, frame, origin_columns, policy, result, errors)
+        errors.flush()
+        return values, ok
 
 
 #: Fields of the struct the model column holds under RECORD_AND_CONTINUE.
@@ -111,29 +151,17 @@ def prediction_column(
         errors = TaskErrors(policy.accumulator if policy else None)
         for batch in batches:
             batch_columns = batch if isinstance(batch, tuple) else (batch,)
-            frame = _as_model_input(batch_columns[:count], feature_names, datetime_names)
-            try:
-                output = to_result_series(model.predict(frame), result, len(frame))
-            except ModelOutputError:
-                raise
-            except Exception as error:
-                if policy is None:
-                    raise
-                origin_columns = batch_columns[count:]
-                if not record:
-                    raise first_failure(
-                        model, frame, origin_columns, policy, result, error
-                    ) from error
-                values, ok = isolate_rows(model, frame, origin_columns, policy, result, errors)
+            frame = model_input(batch_columns[:count], feature_names, datetime_names)
+            values, ok = score_batch(model, frame, batch_columns[count:], policy, result, errors)
+            if ok is not None:
                 rows_predicted.add(int(ok.sum()))
-                errors.flush()
                 yield pd.DataFrame({VALUE_FIELD: values, OK_FIELD: ok})
                 continue
             rows_predicted.add(len(frame))
             if record:
-                yield pd.DataFrame({VALUE_FIELD: output.reset_index(drop=True), OK_FIELD: True})
+                yield pd.DataFrame({VALUE_FIELD: values.reset_index(drop=True), OK_FIELD: True})
             else:
-                yield output
+                yield values
 
     # Spark reads the UDF's kind from its type hints: a tuple of Series for several columns.
     inputs = count + len(origin)

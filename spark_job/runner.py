@@ -6,21 +6,25 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType
 
 from spark_job.errors import UserError
 from spark_job.lifecycle import checkpoint, wait_for_tasks_to_end
-from spark_job.model import keep_predicted, prediction_column, ship_model
+from spark_job.model import ShippedModel, keep_predicted, prediction_column, ship_model
+from spark_job.model_libraries import preload_modules
 from spark_job.model_store import resolve_model
 from spark_job.partitioning import cluster_cores, spread
 from spark_job.progress import ProgressReporter
 from spark_job.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
+from spark_job.scoring import ArrowScorer, Scored, arrow_scoring_supported, scored_schema
 from spark_job.sinks import OutputColumns, open_sink
 from spark_job.sources import open_source
 from spark_job.spec import JobSpec
 from spark_job.status import RunMeter
+from spark_job.warmup import WorkerWarmup, worker_environment
 
 
 @dataclass
@@ -57,6 +61,71 @@ def user_error_from_task(error: Exception) -> UserError | None:
 def _datetime_features(frame: DataFrame, features: list[str]) -> set[str]:
     types = {f.name: f.dataType for f in frame.schema.fields}
     return {name for name in features if isinstance(types[name], DateType)}
+
+
+def _arrow_scored(
+    frame: DataFrame,
+    spec: JobSpec,
+    shipped_name: str,
+    features: list[str],
+    origin: list[str],
+    rows_predicted: Accumulator[int],
+    errors: RowErrors,
+) -> Scored | None:
+    """The predictions as Arrow batches scored in the tasks (the fast path), or None when a
+    feature's type needs the pandas UDF's conversion."""
+    if not arrow_scoring_supported(frame, features):
+        return None
+    keep = [*spec.source.passthrough, *features]
+    result_column = spec.sink.result_column
+    scorer = ArrowScorer(
+        shipped_name=shipped_name,
+        features=features,
+        datetime_features=frozenset(_datetime_features(frame, features)),
+        result=spec.model.result,
+        result_column=result_column,
+        rows_predicted=rows_predicted,
+        policy=errors.task_view(),
+        origin=origin,
+        keep=keep,
+    )
+    return Scored(frame, scorer, scored_schema(frame, keep, spec.model.result, result_column))
+
+
+def _pandas_udf_predictions(
+    frame: DataFrame,
+    spec: JobSpec,
+    shipped: ShippedModel,
+    features: list[str],
+    origin: list[str],
+    rows_predicted: Accumulator[int],
+    errors: RowErrors,
+) -> DataFrame:
+    """The predictions through a pandas UDF column, for features of any Spark type."""
+    passthrough = list(spec.source.passthrough)
+    result_column = spec.sink.result_column
+    prediction = prediction_column(
+        shipped,
+        features,
+        _datetime_features(frame, features),
+        spec.model.result,
+        rows_predicted,
+        *[frame[name] for name in features],
+        policy=errors.task_view(),
+        origin=[frame[name] for name in origin],
+    )
+    if errors.record_and_continue:
+        scored = frame.select(*passthrough, *features, prediction.alias("__spark_job_scored"))
+        kept = [*passthrough, *features]
+        return keep_predicted(scored, kept, "__spark_job_scored", result_column)
+    return frame.select(*passthrough, *features, prediction.alias(result_column))
+
+
+def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None) -> None:
+    """Cancel the warm-up and wait for running tasks: none may write into staging after."""
+    if warmup is not None:
+        warmup.stop()
+    wait_for_tasks_to_end(spark.sparkContext)
 
 
 def run_job(
@@ -104,50 +173,50 @@ def run_job(
         return judge_errors()
 
     sink.on_staged = check_errors
+    warmup: WorkerWarmup | None = None
     try:
-        checkpoint()
-        frame = spread(source.read(spark), cluster_cores(spark))
-        passthrough = list(spec.source.passthrough)
-        origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
-        features = [c for c in frame.columns if c not in passthrough and c not in origin]
-        shipped = ship_model(spark, model_dir)
-        result_column = spec.sink.result_column
-        prediction = prediction_column(
-            shipped,
-            features,
-            _datetime_features(frame, features),
-            spec.model.result,
-            rows_predicted,
-            *[frame[name] for name in features],
-            policy=errors.task_view(),
-            origin=[frame[name] for name in origin],
-        )
-        if errors.record_and_continue:
-            scored = frame.select(*passthrough, *features, prediction.alias("__spark_job_scored"))
-            kept = [*passthrough, *features]
-            predictions = keep_predicted(scored, kept, "__spark_job_scored", result_column)
-        else:
-            predictions = frame.select(*passthrough, *features, prediction.alias(result_column))
-        columns = OutputColumns(passthrough, features, result_column)
-        checkpoint()
-        meter.begin("predict")
-        reporter = ProgressReporter(
-            spark.sparkContext, rows_predicted, source.estimated_rows, progress_interval
-        )
-        with reporter:
-            written = sink.write(predictions, columns)
+        with worker_environment(spark, preload_modules(model_dir)):
+            checkpoint()
+            cores = cluster_cores(spark)
+            shipped = ship_model(spark, model_dir)
+            # Executors load the model while the driver plans the input.
+            warmup = WorkerWarmup(spark, shipped.name, cores).start()
+            frame = spread(source.read(spark), cores)
+            passthrough = list(spec.source.passthrough)
+            origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
+            features = [c for c in frame.columns if c not in passthrough and c not in origin]
+            result_column = spec.sink.result_column
+            scored = _arrow_scored(
+                frame, spec, shipped.name, features, origin, rows_predicted, errors
+            )
+            if scored is not None:
+                predictions = scored.frame()
+            else:
+                predictions = _pandas_udf_predictions(
+                    frame, spec, shipped, features, origin, rows_predicted, errors
+                )
+            columns = OutputColumns(passthrough, features, result_column)
+            checkpoint()
+            meter.begin("predict")
+            reporter = ProgressReporter(
+                spark.sparkContext, rows_predicted, source.estimated_rows, progress_interval
+            )
+            with reporter:
+                written = sink.write(predictions, columns, scored)
         if not checked:  # a sink that does not call staged(): judge the errors after all
             judge_errors()
         meter.end()
     except PySparkException as error:
-        wait_for_tasks_to_end(spark.sparkContext)  # no task may write into staging after
+        _stop_tasks(spark, warmup)
         sink.abort()
         raise user_error_from_task(error) or error from None
     except BaseException:
-        wait_for_tasks_to_end(spark.sparkContext)
+        _stop_tasks(spark, warmup)
         sink.abort()
         raise
     finally:
+        if warmup is not None:
+            warmup.stop()
         source.close()
     predicted = rows_predicted.value
     failed = errors.failed

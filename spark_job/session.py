@@ -23,6 +23,9 @@ LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.driver.memory": "2g",
+    # Workers forked from a daemon that has imported the model's libraries: see worker_daemon.
+    # Local mode only by default: executors elsewhere need spark_job installed to run it.
+    "spark.python.daemon.module": "spark_job.worker_daemon",
 }
 
 

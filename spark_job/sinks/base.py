@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.row_errors import ErrorReport
+from spark_job.scoring import Scored
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,12 @@ class SinkWriter(ABC):
     def prepare(self, spark: SparkSession) -> bool: ...
 
     @abstractmethod
-    def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None: ...
+    def write(
+        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
+    ) -> int | None:
+        """Write ``predictions``. ``scored``, when given, is the same predictions still to
+        compute, for a sink that can score in the tasks that write (see :mod:`spark_job.scoring`).
+        """
 
     @abstractmethod
     def abort(self) -> None: ...

@@ -41,6 +41,7 @@ from spark_job.bigquery.staging import FORMATS, source_format, stage_empty, stag
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
 from spark_job.job_name import validate_job_name
+from spark_job.scoring import Scored
 from spark_job.sinks.base import OutputColumns, SinkWriter
 from spark_job.spec import BigQuerySink, SaveMode
 
@@ -252,7 +253,9 @@ class BigQueryTableSink(SinkWriter):
                 ) from None
             raise
 
-    def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None:
+    def write(
+        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
+    ) -> int | None:
         schema = bigquery_schema(predictions.schema)
         self.table_options.check_columns(predictions.columns, f"{FIELD}.options")
         if self.engine == CONNECTOR:

@@ -106,17 +106,34 @@ def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str) 
     return rows
 
 
+#: Arrow bytes gathered into one Parquet row group. Spark hands over batches of 10k rows; a
+#: row group each would make files that readers (Spark, BigQuery loads) plan slowly.
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+
+
 def _write_parquet(
     batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str, compression: str
 ) -> int:
     import pyarrow.parquet as pq
 
     rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_bytes = 0
     with pq.ParquetWriter(path, schema, compression=compression) as writer:
         for batch in batches:
-            writer.write_batch(batch)
+            pending.append(batch)
+            pending_bytes += batch.nbytes
             rows += batch.num_rows
+            if pending_bytes >= ROW_GROUP_BYTES:
+                _write_row_group(writer, pa.Table.from_batches(pending, schema))
+                pending, pending_bytes = [], 0
+        if pending:
+            _write_row_group(writer, pa.Table.from_batches(pending, schema))
     return rows
+
+
+def _write_row_group(writer: Any, table: pa.Table) -> None:
+    writer.write_table(table, row_group_size=max(1, table.num_rows))
 
 
 def _write_avro(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str, codec: str) -> int:

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
 from spark_job.row_errors import ErrorReport, errors_shard_name
+from spark_job.scoring import Scored
 from spark_job.sinks.base import OutputColumns, SinkWriter
 from spark_job.sinks.partition_files import StageTarget, stage_partitions, write_empty
 from spark_job.sources.input_files import local_path
@@ -49,6 +50,13 @@ def output_frame(predictions: DataFrame, columns: OutputColumns, spec: GcsSink) 
     return predictions.select(*columns.passthrough, columns.result)
 
 
+def output_scored(scored: Scored, columns: OutputColumns, spec: GcsSink) -> Scored:
+    """:func:`output_frame` for predictions still to compute."""
+    if include_features(spec):
+        return scored
+    return scored.select([*columns.passthrough, columns.result])
+
+
 class LocalFileSink(SinkWriter):
     def __init__(self, spec: GcsSink, run_id: str, field: str = "gcsSink") -> None:
         self.spec = spec
@@ -75,18 +83,23 @@ class LocalFileSink(SinkWriter):
             )
         return mode is not SaveMode.IGNORE
 
-    def _write_staging(self, predictions: DataFrame) -> int | None:
+    def _write_staging(self, predictions: DataFrame, scored: Scored | None) -> int | None:
         fmt = self.spec.format
         options = self._writer_options()
-        if fmt is FileFormat.AVRO:  # no spark-avro here: the tasks write Avro themselves
+        # AVRO: no spark-avro here, the tasks write it. PARQUET, when the model can score in
+        # the writing tasks: pyarrow encodes the scored batches, no rows go back to the JVM.
+        if fmt is FileFormat.AVRO or (fmt is FileFormat.PARQUET and scored is not None):
             self.staging.mkdir(parents=True, exist_ok=True)
             target = StageTarget(fmt, str(self.staging), options)
-            staged = stage_partitions(predictions, target)
+            if scored is not None:
+                staged = stage_partitions(scored.source, target, scored.scorer)
+            else:
+                staged = stage_partitions(predictions, target)
             for leftover in self.staging.iterdir():  # files of failed task attempts
                 if leftover.name not in {f.name for f in staged}:
                     leftover.unlink()
             if not staged:
-                write_empty(target, predictions, "part-00000.avro")
+                write_empty(target, predictions, f"part-00000.{target.extension}")
             return sum(f.rows for f in staged)
         writer = predictions.write.mode("overwrite").options(**options)
         target_dir = str(self.staging)
@@ -142,8 +155,12 @@ class LocalFileSink(SinkWriter):
                 f" save_mode is {mode.value}; nothing was written."
             )
 
-    def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None:
-        written = self._write_staging(output_frame(predictions, columns, self.spec))
+    def write(
+        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
+    ) -> int | None:
+        if scored is not None:
+            scored = output_scored(scored, columns, self.spec)
+        written = self._write_staging(output_frame(predictions, columns, self.spec), scored)
         self._tidy_staging()
         self._add_report(self.staged())
         self._publish()

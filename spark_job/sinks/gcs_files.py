@@ -21,9 +21,16 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_job import gcs
 from spark_job.errors import UserError
 from spark_job.row_errors import ErrorReport, errors_shard_name
+from spark_job.scoring import Scored
 from spark_job.sinks.base import OutputColumns, SinkWriter
 from spark_job.sinks.file_encoders import COMPRESSION
-from spark_job.sinks.files import JOB_OPTIONS, RESULTS_PREFIX, output_frame, shard_name
+from spark_job.sinks.files import (
+    JOB_OPTIONS,
+    RESULTS_PREFIX,
+    output_frame,
+    output_scored,
+    shard_name,
+)
 from spark_job.sinks.partition_files import (
     StagedFile,
     StageTarget,
@@ -140,10 +147,16 @@ class GcsFileSink(SinkWriter):
             for name in sorted(existing - published):
                 gcs.delete(storage, gcs.GcsPath(self.output.bucket, name))
 
-    def write(self, predictions: DataFrame, columns: OutputColumns) -> int | None:
+    def write(
+        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
+    ) -> int | None:
         frame = output_frame(predictions, columns, self.spec)
         target = StageTarget(self.spec.format, self.staging.uri, self.options, self.emulator)
-        staged = stage_partitions(frame, target)
+        if scored is not None:  # the model scores in the tasks that write
+            scored = output_scored(scored, columns, self.spec)
+            staged = stage_partitions(scored.source, target, scored.scorer)
+        else:
+            staged = stage_partitions(frame, target)
         moves = self._final_names(staged)
         if not staged:  # no rows at all: one empty file, so the output exists
             name = "empty." + target.extension

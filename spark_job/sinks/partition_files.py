@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -24,6 +24,9 @@ from spark_job.sinks.file_encoders import EXTENSIONS, write_file
 from spark_job.spec import FileFormat
 
 STAGED_SCHEMA = "name string, rows long, part int"
+
+#: Arrow batches in, Arrow batches out: what a task applies before writing.
+ArrowTransform = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,12 @@ def _first_and_rest(
     return None, iter(())
 
 
-def stage_partitions(predictions: DataFrame, target: StageTarget) -> list[StagedFile]:
+def stage_partitions(
+    predictions: DataFrame, target: StageTarget, transform: ArrowTransform | None = None
+) -> list[StagedFile]:
     """Write every non-empty partition of ``predictions`` to ``target``; the staged files in
-    partition order."""
+    partition order. With ``transform``, each task writes ``transform`` of its batches (the
+    model scoring them in the same task: see :mod:`spark_job.scoring`)."""
 
     def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -78,7 +84,7 @@ def stage_partitions(predictions: DataFrame, target: StageTarget) -> list[Staged
         context = TaskContext.get()
         part = context.partitionId() if context else 0
         attempt = context.attemptNumber() if context else 0
-        first, rows_iter = _first_and_rest(batches)
+        first, rows_iter = _first_and_rest(transform(batches) if transform else batches)
         if first is None:
             return
         name = f"part-{part:05d}-{attempt}-{uuid.uuid4().hex[:8]}.{target.extension}"
