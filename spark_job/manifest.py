@@ -54,6 +54,7 @@ IMAGE_SPARK_CONF: dict[str, str] = {
     "spark.ui.prometheus.enabled": "true",
     "spark.metrics.conf": f"{IMAGE_CONF_DIR}/metrics.properties",
     "spark.ui.showConsoleProgress": "false",
+    "spark.python.daemon.module": "spark_job.worker_daemon",
 }
 JAVA_OPTIONS = f"-Dlog4j2.configurationFile={IMAGE_CONF_DIR}/log4j2.properties"
 #: Where a Prometheus that honours the usual pod annotations scrapes the driver (Spark's

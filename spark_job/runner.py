@@ -11,6 +11,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType
 
+from spark_job.batching import BatchSize
 from spark_job.errors import UserError
 from spark_job.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.model import ShippedModel, keep_predicted, prediction_column, ship_model
@@ -174,6 +175,7 @@ def run_job(
 
     sink.on_staged = check_errors
     warmup: WorkerWarmup | None = None
+    batch_size: BatchSize | None = None
     try:
         with worker_environment(spark, preload_modules(model_dir)):
             checkpoint()
@@ -182,6 +184,7 @@ def run_job(
             # Executors load the model while the driver plans the input.
             warmup = WorkerWarmup(spark, shipped.name, cores).start()
             frame = spread(source.read(spark), cores)
+            batch_size = BatchSize(spark, frame.schema)  # the model's input: see batching.py
             passthrough = list(spec.source.passthrough)
             origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
             features = [c for c in frame.columns if c not in passthrough and c not in origin]
@@ -217,6 +220,8 @@ def run_job(
     finally:
         if warmup is not None:
             warmup.stop()
+        if batch_size is not None:
+            batch_size.restore()
         source.close()
     predicted = rows_predicted.value
     failed = errors.failed

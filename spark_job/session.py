@@ -7,13 +7,8 @@ import sys
 
 from pyspark.sql import SparkSession
 
-# Rows per Arrow batch handed to the model. Large batches amortise the per-batch cost of
-# pandas conversion and the model call; 10k rows of a few dozen columns stay small in memory.
-DEFAULT_ARROW_BATCH_ROWS = 10_000
-
 BASE_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.execution.arrow.maxRecordsPerBatch": str(DEFAULT_ARROW_BATCH_ROWS),
     "spark.sql.session.timeZone": "UTC",
     "spark.python.worker.reuse": "true",
     "spark.ui.showConsoleProgress": "false",

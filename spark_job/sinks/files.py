@@ -18,6 +18,7 @@ from spark_job.errors import UserError
 from spark_job.row_errors import ErrorReport, errors_shard_name
 from spark_job.scoring import Scored
 from spark_job.sinks.base import OutputColumns, SinkWriter
+from spark_job.sinks.file_encoders import COMPRESSION
 from spark_job.sinks.partition_files import StageTarget, stage_partitions, write_empty
 from spark_job.sources.input_files import local_path
 from spark_job.spec import FileFormat, GcsSink, SaveMode
@@ -57,6 +58,13 @@ def output_scored(scored: Scored, columns: OutputColumns, spec: GcsSink) -> Scor
     return scored.select([*columns.passthrough, columns.result])
 
 
+def _pyarrow_parquet(fmt: FileFormat, options: dict[str, str]) -> bool:
+    """PARQUET whose options pyarrow's writer honours: at most a ``compression`` it knows."""
+    if fmt is not FileFormat.PARQUET or set(options) - {"compression"}:
+        return False
+    return options.get("compression", "snappy").lower() in COMPRESSION[FileFormat.PARQUET]
+
+
 class LocalFileSink(SinkWriter):
     def __init__(self, spec: GcsSink, run_id: str, field: str = "gcsSink") -> None:
         self.spec = spec
@@ -87,8 +95,9 @@ class LocalFileSink(SinkWriter):
         fmt = self.spec.format
         options = self._writer_options()
         # AVRO: no spark-avro here, the tasks write it. PARQUET, when the model can score in
-        # the writing tasks: pyarrow encodes the scored batches, no rows go back to the JVM.
-        if fmt is FileFormat.AVRO or (fmt is FileFormat.PARQUET and scored is not None):
+        # the writing tasks: pyarrow encodes the scored batches, no rows go back to the JVM
+        # (unless options other than a pyarrow codec ask for Spark's writer).
+        if fmt is FileFormat.AVRO or (scored is not None and _pyarrow_parquet(fmt, options)):
             self.staging.mkdir(parents=True, exist_ok=True)
             target = StageTarget(fmt, str(self.staging), options)
             if scored is not None:
