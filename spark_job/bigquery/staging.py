@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +21,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
 from spark_job.errors import UserError
+
+#: Arrow batches in, Arrow batches out: what a task applies before writing.
+ArrowTransform = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 FORMATS = {"parquet": "PARQUET", "orc": "ORC", "avro": "AVRO"}
 STAGED_SCHEMA = "object string, rows long"
@@ -116,9 +119,16 @@ def _write_avro(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str)
 
 
 def stage_partitions(
-    predictions: DataFrame, bucket: str, prefix: str, fmt: str, emulator: str | None
+    predictions: DataFrame,
+    bucket: str,
+    prefix: str,
+    fmt: str,
+    emulator: str | None,
+    transform: ArrowTransform | None = None,
 ) -> list[tuple[str, int]]:
-    """Write every partition of ``predictions`` under ``gs://bucket/prefix/``.
+    """Write every partition of ``predictions`` under ``gs://bucket/prefix/``; with
+    ``transform``, what it makes of each partition's batches (the model scoring them in the
+    task that writes: see :mod:`spark_job.scoring`).
 
     Returns (object name, rows) of each non-empty partition's successful task attempt.
     """
@@ -133,7 +143,7 @@ def stage_partitions(
         name = f"{prefix}/part-{part}-{uuid.uuid4().hex[:8]}.{fmt}"
         with tempfile.TemporaryDirectory(prefix="spark_job_stage_") as directory:
             local = os.path.join(directory, f"part.{fmt}")
-            rows = _write_local(iter(batches), local, fmt)
+            rows = _write_local(transform(batches) if transform else iter(batches), local, fmt)
             if rows:
                 gcs.upload_file(gcs.client(emulator), local, gcs.GcsPath(bucket, name))
                 yield pa.RecordBatch.from_pydict({"object": [name], "rows": [rows]})

@@ -262,10 +262,16 @@ class BigQueryTableSink(SinkWriter):
             self._write_with_connector(predictions)
             return None
         load_schema = self._load_schema(schema)
-        frame = aligned_frame(predictions, load_schema) if self._appending() else predictions
+        appending = self._appending()
+        frame = aligned_frame(predictions, load_schema) if appending else predictions
         try:
             prefix = self.staging.name
-            staged = stage_partitions(frame, self.bucket, prefix, self.format, self.emulator)
+            if scored is not None and not appending:  # the model scores in the staging tasks
+                staged = stage_partitions(
+                    scored.source, self.bucket, prefix, self.format, self.emulator, scored.scorer
+                )
+            else:
+                staged = stage_partitions(frame, self.bucket, prefix, self.format, self.emulator)
             self.staged()  # raises if too many rows failed: then nothing is loaded
             rows = sum(count for _, count in staged)
             if not staged:
