@@ -13,6 +13,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from pyspark import SparkContext
@@ -60,7 +61,7 @@ class ProgressReporter:
         self,
         context: SparkContext,
         rows_done: Any,
-        total_rows: int | None,
+        total_rows: int | Callable[[], int | None] | None,
         interval: float,
         out: TextIO | None = None,
         live: bool | None = None,
@@ -94,11 +95,9 @@ class ProgressReporter:
         return done, total
 
     def snapshot(self) -> dict[str, Any]:
+        total = self.total_rows() if callable(self.total_rows) else self.total_rows
         return describe(
-            int(self.rows_done.value),
-            time.monotonic() - self._started,
-            self.total_rows,
-            self._tasks(),
+            int(self.rows_done.value), time.monotonic() - self._started, total, self._tasks()
         )
 
     def _report(self, record: dict[str, Any]) -> None:

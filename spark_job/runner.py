@@ -23,6 +23,7 @@ from spark_job.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
 from spark_job.scoring import ArrowScorer, Scored, arrow_scoring_supported, scored_schema
 from spark_job.sinks import OutputColumns, open_sink
 from spark_job.sources import open_source
+from spark_job.sources.base import SourceReader
 from spark_job.spec import JobSpec
 from spark_job.status import RunMeter
 from spark_job.warmup import WorkerWarmup, worker_environment
@@ -122,10 +123,11 @@ def _pandas_udf_predictions(
     return frame.select(*passthrough, *features, prediction.alias(result_column))
 
 
-def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None) -> None:
-    """Cancel the warm-up and wait for running tasks: none may write into staging after."""
+def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None, source: SourceReader) -> None:
+    """Cancel background jobs, wait for running tasks: none may write into staging after."""
     if warmup is not None:
         warmup.stop()
+    source.cancel()
     wait_for_tasks_to_end(spark.sparkContext)
 
 
@@ -160,6 +162,7 @@ def run_job(
     meter.count("rows_failed", lambda: errors.failed)
     meter.count("rows_read", lambda: rows_predicted.value + errors.failed)
     source.row_errors = errors
+    source.wants_row_count = progress_interval > 0
     checked: list[ErrorReport | None] = []
 
     def judge_errors() -> ErrorReport | None:
@@ -202,7 +205,7 @@ def run_job(
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(
-                spark.sparkContext, rows_predicted, source.estimated_rows, progress_interval
+                spark.sparkContext, rows_predicted, source.expected_rows, progress_interval
             )
             with reporter:
                 written = sink.write(predictions, columns, scored)
@@ -210,11 +213,11 @@ def run_job(
             judge_errors()
         meter.end()
     except PySparkException as error:
-        _stop_tasks(spark, warmup)
+        _stop_tasks(spark, warmup, source)
         sink.abort()
         raise user_error_from_task(error) or error from None
     except BaseException:
-        _stop_tasks(spark, warmup)
+        _stop_tasks(spark, warmup, source)
         sink.abort()
         raise
     finally:

@@ -18,7 +18,7 @@ import pytest
 
 from spark_job.progress import ProgressReporter, describe, render_bar
 from spark_job.sources.input_files import InputFile
-from spark_job.sources.parquet_rows import parquet_rows
+from spark_job.sources.parquet_rows import FooterRowCount
 from spark_job.status import RunMeter, status_document, write_status
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
@@ -112,8 +112,11 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     assert progress, stdout
     rows = [line["rows"] for line in progress]
     assert rows == sorted(rows) and rows[-1] <= ROWS
-    # The Parquet footers gave the total: every line has a percent.
-    assert all(0 <= line["percent"] <= 100 for line in progress)
+    # The Parquet footers, counted on executors while the job starts, gave the total: once
+    # known, every line has a percent.
+    known = [i for i, line in enumerate(progress) if "percent" in line]
+    assert known and known == list(range(known[0], len(progress))), progress
+    assert all(0 <= progress[i]["percent"] <= 100 for i in known)
     assert {"rows_per_s", "tasks_done", "tasks", "elapsed_s"} <= set(progress[-1])
 
     document = json.loads(status.read_text())
@@ -266,17 +269,28 @@ def test_progress_record_and_bar() -> None:
     assert render_bar(unknown).startswith("300 rows")
 
 
-def test_parquet_row_counts_from_footers(tmp_path: Path, emulators: object) -> None:
+def test_parquet_row_counts_from_footers_on_executors(
+    spark: Any, tmp_path: Path, emulators: object
+) -> None:
+    from spark_job import gcs
     from tests.gcs_helpers import new_bucket, put
+
+    def count(files: list[InputFile]) -> int | None:
+        return FooterRowCount(spark, files, gcs.emulator_host()).start().wait(120)
 
     files = []
     for index, rows in enumerate((3, 5)):
         path = tmp_path / f"f{index}.parquet"
         pd.DataFrame({"x": range(rows)}).to_parquet(path)
         files.append(InputFile(str(path), path.stat().st_size))
-    assert parquet_rows(files) == 8
+    assert count(files) == 8
     bucket = new_bucket("rows")
     remote = put(bucket, "in/f.parquet", (tmp_path / "f1.parquet").read_bytes())
-    assert parquet_rows([*files, InputFile(remote, 0)]) == 13
+    assert count([*files, InputFile(remote, 0)]) == 13
+    # An unreadable footer gives no total (the read reports the file), and fails no task.
     (tmp_path / "bad.parquet").write_bytes(b"not parquet")
-    assert parquet_rows([InputFile(str(tmp_path / "bad.parquet"), 11)]) is None
+    assert count([*files, InputFile(str(tmp_path / "bad.parquet"), 11)]) is None
+    # Progress asks for the total as it goes: None until the count has answered.
+    waiting = FooterRowCount(spark, files, None)
+    assert waiting.result() is None
+    assert waiting.start().wait(120) == 8 and waiting.result() == 8

@@ -24,12 +24,23 @@ class SourceReader(ABC):
     #: Rows the source expects to produce, when it can tell cheaply (for progress and ETA).
     estimated_rows: int | None = None
 
+    #: Set by the runner before ``read``: whether progress will ask :meth:`expected_rows`.
+    #: Sources whose count costs a Spark job run it only then.
+    wants_row_count: bool = False
+
     #: Set by the runner before ``read``: the job's row-error policy and accumulator, for
     #: sources that isolate bad instances (file sources). Others ignore it.
     row_errors: RowErrors | None = None
 
     @abstractmethod
     def read(self, spark: SparkSession) -> DataFrame: ...
+
+    def expected_rows(self) -> int | None:
+        """The rows the source expects to produce, once known (progress asks repeatedly)."""
+        return self.estimated_rows
+
+    def cancel(self) -> None:  # noqa: B027 - most sources run nothing in the background
+        """Stop background Spark jobs of the source (the run is failing)."""
 
     def close(self) -> None:  # noqa: B027 - most sources hold nothing
         """Release anything held for reading."""

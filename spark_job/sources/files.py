@@ -30,7 +30,7 @@ from spark_job.sources.base import SourceReader, select_columns
 from spark_job.sources.file_datasource import group_files, load
 from spark_job.sources.file_reader import ReadPlan
 from spark_job.sources.input_files import InputFile, expand_all, local_path
-from spark_job.sources.parquet_rows import parquet_rows
+from spark_job.sources.parquet_rows import FooterRowCount
 from spark_job.sources.record_formats import CSV_OPTIONS
 from spark_job.sources.schema_inference import InputSchema, infer_schema, schema_from_ddl
 from spark_job.spec import ErrorHandling, FileFormat, GcsSource
@@ -77,6 +77,7 @@ class FileSource(SourceReader):
         self.field = field
         self.error_handling = error_handling or ErrorHandling()
         self.reader = spec.options.get("reader", AUTO).strip().lower()
+        self._row_count: FooterRowCount | None = None
         if self.reader not in (AUTO, SPARK, PYTHON):
             raise UserError(
                 f"{field}.options.reader: '{self.reader}' is not one of auto, spark, python."
@@ -201,8 +202,8 @@ class FileSource(SourceReader):
     # ------------------------------------------------------------------ interface
     def read(self, spark: SparkSession) -> DataFrame:
         files = expand_all(self.spec.uris, self.field)
-        if self.spec.format is FileFormat.PARQUET:  # footers hold row counts: cheap to sum
-            self.estimated_rows = parquet_rows(files)
+        if self.spec.format is FileFormat.PARQUET and self.wants_row_count:
+            self._row_count = FooterRowCount(spark, files, gcs.emulator_host()).start()
         if self._use_spark(spark, files):
             frame = self._read_with_spark(spark, files)
             passthrough, features = select_columns(
@@ -211,6 +212,16 @@ class FileSource(SourceReader):
             return frame.select(*passthrough, *features)
         log.info("%s: reading %d file(s) with the Python reader", self.field, len(files))
         return self._read_with_python(spark, files)
+
+    def expected_rows(self) -> int | None:
+        return self._row_count.result() if self._row_count else self.estimated_rows
+
+    def cancel(self) -> None:
+        if self._row_count is not None:
+            self._row_count.stop()
+
+    def close(self) -> None:
+        self.cancel()
 
 
 #: The former name of the local-only reader; FileSource reads local files the same way.

@@ -1,38 +1,84 @@
 """Row counts of Parquet inputs from their footers, for progress percent and ETA.
 
-A Parquet file's footer holds its row count, so the total is known before anything is read:
-one small read per local file, two ranged reads per ``gs://`` object. Too many remote objects
-would make that slow on the driver, so past :data:`MAX_REMOTE_FILES` there is no estimate.
+A Parquet file's footer holds its row count, so the total is known before the rows are read.
+The footers are read on executors, as every input file is (the driver opens none): a small
+Spark job in a background thread, started when the input is planned, so it takes task slots
+just before the job's own tasks. Progress shows rows without a percent until it answers, and
+for good if it fails (an unreadable file fails the read itself, with its context).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+import uuid
 
-import pyarrow.parquet as pq
+from pyspark.sql import SparkSession
 
-from spark_job import gcs
-from spark_job.sources.input_files import InputFile, local_path
+from spark_job.sources.input_files import InputFile, open_binary
 
 log = logging.getLogger(__name__)
 
-MAX_LOCAL_FILES = 10_000
-MAX_REMOTE_FILES = 200
+#: Past this many files, no count: its tasks would delay the job's own for a progress bar.
+MAX_FILES = 10_000
 
 
-def parquet_rows(files: list[InputFile]) -> int | None:
-    """The total rows of ``files`` per their footers; None when unknown (or too costly)."""
-    remote = [f for f in files if gcs.is_gcs(f.uri)]
-    if len(remote) > MAX_REMOTE_FILES or len(files) > MAX_LOCAL_FILES:
-        return None
+def footer_rows(emulator: str | None, uri: str) -> int | None:
+    """The row count in ``uri``'s footer; None when it cannot be read. Runs on executors."""
+    import pyarrow.parquet as pq
+
     try:
-        total = sum(pq.read_metadata(local_path(f.uri)).num_rows for f in files if f not in remote)
-        if remote:
-            storage = gcs.client()
-            for file in remote:
-                with gcs.open_read(storage, gcs.parse(file.uri)) as stream:
-                    total += pq.read_metadata(stream).num_rows
-    except Exception as error:  # an unreadable footer fails the read later, with its context
-        log.info("no row estimate from Parquet footers: %s", error)
+        with open_binary(uri, emulator) as stream:
+            return int(pq.read_metadata(stream).num_rows)
+    except Exception:  # not a task failure: the read reports the file, with its context
         return None
-    return total
+
+
+def total_rows(counts: list[int | None]) -> int | None:
+    """The sum of ``counts``; None when any file's count is unknown."""
+    return None if any(count is None for count in counts) else sum(counts)  # type: ignore[arg-type]
+
+
+class FooterRowCount:
+    """Sums the inputs' footer row counts on executors, in a background thread."""
+
+    def __init__(self, spark: SparkSession, files: list[InputFile], emulator: str | None) -> None:
+        self._context = spark.sparkContext
+        self._group = f"spark_job-rowcount-{uuid.uuid4().hex[:8]}"
+        self._total: int | None = None
+        uris = [f.uri for f in files]
+        slices = max(1, min(len(uris), self._context.defaultParallelism))
+        # Built in the caller's thread, so that its tasks carry the caller's worker environment.
+        self._counts = self._context.parallelize(uris, slices).map(
+            functools.partial(footer_rows, emulator)
+        )
+        self._thread = threading.Thread(target=self._run, name=self._group, daemon=True)
+        self._skip = len(uris) > MAX_FILES
+
+    def _run(self) -> None:
+        self._context.setJobGroup(self._group, "spark_job: row counts from Parquet footers")
+        try:
+            self._total = total_rows(self._counts.collect())
+        except Exception as error:  # cancelled, or the context stopped: no percent
+            log.info("no row estimate from Parquet footers: %s", error)
+
+    def start(self) -> FooterRowCount:
+        if not self._skip:
+            self._thread.start()
+        return self
+
+    def result(self) -> int | None:
+        """The total once counted; None before, or when unknown."""
+        return None if self._thread.is_alive() else self._total
+
+    def wait(self, timeout: float) -> int | None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return self.result()
+
+    def stop(self) -> None:
+        """Cancel the count if it still runs."""
+        if self._thread.is_alive():
+            self._context.cancelJobGroup(self._group)
+            self._thread.join(timeout=30)
