@@ -102,8 +102,9 @@ def _json_default(value: Any) -> Any:
 # --------------------------------------------------------------------------- writing
 
 
-def avro_type(dtype: pa.DataType, name: str) -> Any:
-    """The Avro type (without the null branch) for an Arrow type."""
+def avro_type(dtype: pa.DataType, name: str, nullable_items: bool = True) -> Any:
+    """The Avro type (without the null branch) for an Arrow type; ``nullable_items`` False
+    makes array items non-null (BigQuery's REPEATED fields hold no NULL)."""
     if pa.types.is_boolean(dtype):
         return "boolean"
     if pa.types.is_integer(dtype):
@@ -128,26 +129,36 @@ def avro_type(dtype: pa.DataType, name: str) -> Any:
             "scale": dtype.scale,
         }
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        return {"type": "array", "items": ["null", avro_type(dtype.value_type, name + "_item")]}
+        items = avro_type(dtype.value_type, name + "_item", nullable_items)
+        return {"type": "array", "items": ["null", items] if nullable_items else items}
     if pa.types.is_struct(dtype):
         return {
             "type": "record",
             "name": f"{name}_record",
             "fields": [
-                {"name": f.name, "type": ["null", avro_type(f.type, f"{name}_{f.name}")]}
+                {
+                    "name": f.name,
+                    "type": ["null", avro_type(f.type, f"{name}_{f.name}", nullable_items)],
+                }
                 for f in dtype
             ],
         }
     raise UnsupportedAvroType(f"column '{name}' of type {dtype} cannot be written as Avro")
 
 
-def avro_schema(schema: pa.Schema, name: str = "prediction") -> dict[str, Any]:
+def avro_schema(
+    schema: pa.Schema, name: str = "prediction", nullable_items: bool = True
+) -> dict[str, Any]:
     """A record schema for rows of ``schema``; every field nullable (default null)."""
     return {
         "type": "record",
         "name": name,
         "fields": [
-            {"name": f.name, "type": ["null", avro_type(f.type, f.name)], "default": None}
+            {
+                "name": f.name,
+                "type": ["null", avro_type(f.type, f.name, nullable_items)],
+                "default": None,
+            }
             for f in schema
         ],
     }

@@ -213,7 +213,10 @@ def test_intermediate_formats_stage_readable_files(spark, sink_env, fmt: str, tm
         if fmt == "avro":
             with open(local, "rb") as handle:
                 reader = fastavro.reader(handle)
-                assert [f["name"] for f in reader.writer_schema["fields"]] == list(frame.columns)
+                fields = {f["name"]: f["type"] for f in reader.writer_schema["fields"]}
+                assert list(fields) == list(frame.columns)
+                # REPEATED holds no NULL: array items are not a union with null.
+                assert fields["tags"][1]["items"] == "long"
                 return list(reader)
         table = pq.read_table(local) if fmt == "parquet" else orc.read_table(local)
         assert table.column_names == list(frame.columns)
@@ -230,6 +233,18 @@ def test_intermediate_formats_stage_readable_files(spark, sink_env, fmt: str, tm
     [(empty, rows)] = stage_empty(frame.schema, BUCKET, prefix, fmt, gcs.emulator_host())
     assert rows == 0 and read_back(empty) == []
     gcs.delete_prefix(gcs.client(), gcs.GcsPath(BUCKET, prefix))
+
+
+def test_avro_staging_refuses_types_it_cannot_write_before_any_task() -> None:
+    from pyspark.sql.types import MapType, StringType, StructField, StructType
+
+    from spark_job.bigquery.staging import check_stageable
+    from spark_job.errors import UserError
+
+    schema = StructType([StructField("attributes", MapType(StringType(), StringType()))])
+    check_stageable(schema, "parquet", "bigquerySink")
+    with pytest.raises(UserError, match=r"bigquerySink\.options\.intermediateFormat: .*attributes"):
+        check_stageable(schema, "avro", "bigquerySink")
 
 
 def test_failure_leaves_no_table_and_no_staging(spark, sink_env) -> None:

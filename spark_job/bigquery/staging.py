@@ -10,6 +10,7 @@ collects those names, so only files of successful task attempts are loaded.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import uuid
@@ -20,7 +21,10 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
+from spark_job import avro_types
 from spark_job.errors import UserError
+from spark_job.sinks import file_encoders
+from spark_job.spec import FileFormat
 
 #: Arrow batches in, Arrow batches out: what a task applies before writing.
 ArrowTransform = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
@@ -39,82 +43,42 @@ def source_format(options: dict[str, str], field: str) -> str:
     return name
 
 
+def avro_schema(schema: pa.Schema) -> dict[str, Any]:
+    """The staged Avro files' schema: arrays of non-null items, as BigQuery's REPEATED."""
+    return avro_types.avro_schema(schema, nullable_items=False)
+
+
+def check_stageable(schema: StructType, fmt: str, field: str) -> None:
+    """On the driver, before any task runs: can rows of ``schema`` be staged as ``fmt``?"""
+    if fmt != "avro":
+        return
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    try:
+        avro_schema(to_arrow_schema(schema, timezone="UTC"))
+    except avro_types.UnsupportedAvroType as error:
+        raise UserError(
+            f"{field}.options.intermediateFormat: {error}; use parquet (the default)."
+        ) from None
+
+
 def _write_local(batches: Iterator[pa.RecordBatch], path: str, fmt: str) -> int:
     """Stream ``batches`` into ``path``; return the row count (0: nothing written)."""
-    rows = 0
     first = next(batches, None)
     if first is None:
         return 0
+    chained = itertools.chain([first], batches)
     if fmt == "parquet":
-        import pyarrow.parquet as pq
+        return file_encoders.write_file(FileFormat.PARQUET, chained, first.schema, path, {})
+    if fmt == "avro":
+        return file_encoders.write_avro(chained, avro_schema(first.schema), path, "null")
+    import pyarrow.orc as orc
 
-        with pq.ParquetWriter(path, first.schema) as writer:
-            for batch in _chain(first, batches):
-                writer.write_batch(batch)
-                rows += batch.num_rows
-    elif fmt == "orc":
-        import pyarrow.orc as orc
-
-        with orc.ORCWriter(path) as writer:
-            for batch in _chain(first, batches):
-                writer.write(pa.Table.from_batches([batch]))
-                rows += batch.num_rows
-    else:
-        rows = _write_avro(_chain(first, batches), first.schema, path)
-    return rows
-
-
-def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    yield first
-    yield from rest
-
-
-def _avro_type(data_type: pa.DataType) -> Any:
-    if pa.types.is_boolean(data_type):
-        return "boolean"
-    if pa.types.is_integer(data_type):
-        return "long"
-    if pa.types.is_floating(data_type):
-        return "double"
-    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
-        return "string"
-    if pa.types.is_binary(data_type):
-        return "bytes"
-    if pa.types.is_date(data_type):
-        return {"type": "int", "logicalType": "date"}
-    if pa.types.is_timestamp(data_type):
-        return {"type": "long", "logicalType": "timestamp-micros"}
-    if pa.types.is_list(data_type):
-        return {"type": "array", "items": _avro_type(data_type.value_type)}
-    if pa.types.is_struct(data_type):
-        return {
-            "type": "record",
-            "name": f"r{uuid.uuid4().hex[:8]}",
-            "fields": [{"name": f.name, "type": ["null", _avro_type(f.type)]} for f in data_type],
-        }
-    raise UserError(
-        f"Arrow type {data_type} cannot be staged as Avro; use intermediateFormat parquet"
-    )
-
-
-def _write_avro(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str) -> int:
-    import fastavro
-
-    avro_schema = fastavro.parse_schema(
-        {
-            "type": "record",
-            "name": "prediction",
-            "fields": [{"name": f.name, "type": ["null", _avro_type(f.type)]} for f in schema],
-        }
-    )
     rows = 0
-    with open(path, "wb") as out:
-        writer = fastavro.write.Writer(out, avro_schema)
-        for batch in batches:
-            for record in batch.to_pylist():
-                writer.write(record)
+    with orc.ORCWriter(path) as writer:
+        for batch in chained:
+            writer.write(pa.Table.from_batches([batch]))
             rows += batch.num_rows
-        writer.flush()
     return rows
 
 

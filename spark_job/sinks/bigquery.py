@@ -37,7 +37,13 @@ from spark_job.bigquery.schema import (
     bigquery_schema,
     incompatible_columns,
 )
-from spark_job.bigquery.staging import FORMATS, source_format, stage_empty, stage_partitions
+from spark_job.bigquery.staging import (
+    FORMATS,
+    check_stageable,
+    source_format,
+    stage_empty,
+    stage_partitions,
+)
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
 from spark_job.job_name import validate_job_name
@@ -261,6 +267,7 @@ class BigQueryTableSink(SinkWriter):
         if self.engine == CONNECTOR:
             self._write_with_connector(predictions)
             return None
+        check_stageable(predictions.schema, self.format, FIELD)
         load_schema = self._load_schema(schema)
         appending = self._appending()
         frame = aligned_frame(predictions, load_schema) if appending else predictions

@@ -136,10 +136,13 @@ def _write_row_group(writer: Any, table: pa.Table) -> None:
     writer.write_table(table, row_group_size=max(1, table.num_rows))
 
 
-def _write_avro(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str, codec: str) -> int:
+def write_avro(
+    batches: Iterator[pa.RecordBatch], avro_schema: dict[str, Any], path: str, codec: str
+) -> int:
+    """Write ``batches`` as records of ``avro_schema`` (see :mod:`spark_job.avro_types`)."""
     import fastavro
 
-    parsed = fastavro.parse_schema(avro_types.avro_schema(schema))
+    parsed = fastavro.parse_schema(avro_schema)
     rows = 0
     with open(path, "wb") as out:
         writer = fastavro.write.Writer(out, parsed, codec=codec)
@@ -166,5 +169,6 @@ def write_file(
     if fmt is FileFormat.PARQUET:
         return _write_parquet(batches, schema, path, options.get("compression", "snappy"))
     if fmt is FileFormat.AVRO:
-        return _write_avro(batches, schema, path, options.get("compression", "null"))
+        codec = options.get("compression", "null")
+        return write_avro(batches, avro_types.avro_schema(schema), path, codec)
     raise ValueError(f"cannot write {fmt.value} files")
