@@ -28,6 +28,7 @@ class Fault:
     path_contains: str
     status: int | grpc.StatusCode
     message: str = "injected by the test's proxy"
+    reason: str = ""  # HTTP: the error's ``errors[].reason``, e.g. rateLimitExceeded
     times: int = 1
     after_responses: int = 0  # gRPC streams: fail after forwarding this many responses
     seen: int = 0
@@ -68,9 +69,10 @@ class HttpFaultProxy:
                 fault = proxy._fault(self.command, self.path)
                 if fault is not None:
                     status = int(fault.status)  # type: ignore[arg-type]
-                    payload = json.dumps(
-                        {"error": {"code": status, "message": fault.message, "errors": []}}
-                    ).encode()
+                    errors = [{"reason": fault.reason, "message": fault.message}]
+                    error = {"code": status, "message": fault.message}
+                    error["errors"] = errors if fault.reason else []
+                    payload = json.dumps({"error": error}).encode()
                     headers = {"Content-Type": "application/json"}
                 else:
                     status, headers, payload = proxy._forward(

@@ -418,11 +418,12 @@ def test_user_errors(spark, bq_tables: str) -> None:
 
 
 def test_transient_errors_are_retried(spark, bq_tables: str, monkeypatch) -> None:
-    """503 on the first table lookup (REST), UNAVAILABLE on the first CreateReadSession and on
-    the first ReadRows of each stream (gRPC, before any row): the read still returns every
-    row exactly once."""
+    """503 then 403 rateLimitExceeded (BigQuery's rate limits that are not 429) on the first
+    table lookups (REST), UNAVAILABLE on the first CreateReadSession and on the first ReadRows
+    of each stream (gRPC, before any row): the read still returns every row exactly once."""
+    limited = Fault("GET", "/tables/many", 403, "Exceeded rate limits", "rateLimitExceeded")
     rest = HttpFaultProxy(
-        os.environ["BIGQUERY_EMULATOR_HOST"], faults=[Fault("GET", "/tables/many", 503)]
+        os.environ["BIGQUERY_EMULATOR_HOST"], faults=[Fault("GET", "/tables/many", 503), limited]
     ).start()
     unavailable = grpc.StatusCode.UNAVAILABLE
     read = GrpcFaultProxy(
@@ -441,7 +442,7 @@ def test_transient_errors_are_retried(spark, bq_tables: str, monkeypatch) -> Non
         rest.stop()
         read.stop()
     assert summary == (MANY, MANY, 1, MANY)
-    assert [status for _, path, status in rest.log if "/tables/many" in path][:2] == [503, 200]
+    assert [status for _, path, status in rest.log if "/tables/many" in path][:3] == [503, 403, 200]
     assert [m.rsplit("/", 1)[1] for m in read.failed] == ["CreateReadSession", *["ReadRows"] * 2]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from google.api_core import exceptions
 
-from spark_job.bigquery.retry import TRANSIENT_ERRORS, TRANSIENT_RETRY
+from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
 
@@ -38,17 +38,8 @@ SETTLE_SECONDS = 50.0
 log = logging.getLogger(__name__)
 
 
-def rate_limited(error: BaseException) -> bool:
-    """BigQuery answers a rate limit on job inserts with 403 ``rateLimitExceeded``."""
-    return isinstance(error, exceptions.Forbidden) and any(
-        item.get("reason") == "rateLimitExceeded" for item in (error.errors or [])
-    )
-
-
-#: TRANSIENT_RETRY, and 403 rateLimitExceeded too (job inserts and polls).
-LOAD_RETRY = TRANSIENT_RETRY.with_predicate(
-    lambda error: isinstance(error, TRANSIENT_ERRORS) or rate_limited(error)
-)
+#: The retry of job inserts and polls (403 rateLimitExceeded included, as everywhere).
+LOAD_RETRY = TRANSIENT_RETRY
 
 
 def _is_true(value: str | None) -> bool:

@@ -26,11 +26,10 @@ from spark_job.bigquery.load import (
     created_by_run,
     earlier_load,
     load_outcome,
-    rate_limited,
     run_load,
     run_marker,
 )
-from spark_job.bigquery.retry import TRANSIENT_RETRY
+from spark_job.bigquery.retry import TRANSIENT_RETRY, rate_limited
 from spark_job.bigquery.schema import (
     aligned_frame,
     append_fields,
