@@ -177,6 +177,7 @@ def run_job(
         return judge_errors()
 
     sink.on_staged = check_errors
+    sink.drops_failed_rows = errors.record_and_continue
     warmup: WorkerWarmup | None = None
     batch_size: BatchSize | None = None
     try:

@@ -425,25 +425,22 @@ def test_user_errors(spark, sink_env) -> None:
     assert not table_exists(f"{EMULATOR_PROJECT}.{DATASET}.t")
 
 
-def test_connector_engine_hands_mode_table_and_options_to_sparks_writer(
-    spark, sink_env, tmp_path: Path
-) -> None:
+def _connector_stand_in(spark: Any, record: Path) -> None:
     """The spark-bigquery connector jar cannot be downloaded here (no Maven), so a Python data
     source registered under the connector's name "bigquery" stands in for its writer: it writes
-    the options and rows Spark handed it to a local file. What the real connector does with them
-    (its own staging and load) is its own business."""
+    the options and rows Spark handed it to local files ``<record>.*``. What the real connector
+    does with them (its own staging and load) is its own business."""
     from pyspark.sql.datasource import DataSource, DataSourceWriter, WriterCommitMessage
-
-    record = str(tmp_path / "handed.json")
 
     class Writer(DataSourceWriter):
         def __init__(self, options: dict[str, str], overwrite: bool) -> None:
             self.options, self.overwrite = options, overwrite
 
         def write(self, iterator: Iterator[Any]) -> WriterCommitMessage:
-            rows = sum(1 for _ in iterator)
+            keys = [row["key"] for row in iterator]
             with open(f"{record}.{os.getpid()}.{id(self)}", "w") as out:
-                json.dump({"options": self.options, "rows": rows, "overwrite": self.overwrite}, out)
+                handed = {"options": self.options, "keys": keys, "overwrite": self.overwrite}
+                json.dump(handed, out)
             return WriterCommitMessage()
 
     class ConnectorStandIn(DataSource):
@@ -455,19 +452,55 @@ def test_connector_engine_hands_mode_table_and_options_to_sparks_writer(
             return Writer({k.lower(): v for k, v in self.options.items()}, overwrite)
 
     spark.dataSource.register(ConnectorStandIn)
+
+
+def _connector_spec(env: dict[str, Path], table: str, options: str = "", **kwargs: Any) -> str:
+    text = _spec(env, table, options=", engine: connector" + options, **kwargs)
+    return text.replace("{engine: storage-api, engine: connector", "{engine: connector")
+
+
+def _handed(record: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in record.parent.glob(f"{record.name}.*")]
+
+
+def test_connector_engine_hands_mode_table_and_options_to_sparks_writer(
+    spark, sink_env, tmp_path: Path
+) -> None:
+    """The connector's writer is a stand-in (see ``_connector_stand_in``)."""
+    record = tmp_path / "handed.json"
+    _connector_stand_in(spark, record)
     _existing_table("via_connector")
-    options = ", engine: connector, partitionField: day, writeMethod: indirect"
-    text = _spec(sink_env, "via_connector", "OVERWRITE", options).replace(
-        "{engine: storage-api, engine: connector", "{engine: connector"
-    )
+    options = ", partitionField: day, writeMethod: indirect"
+    text = _connector_spec(sink_env, "via_connector", options, mode="OVERWRITE")
     _run(spark, text, run_id="c1")
-    handed = [json.loads(p.read_text()) for p in tmp_path.glob("handed.json.*")]
-    assert sum(h["rows"] for h in handed) == 4 and all(h["overwrite"] for h in handed)
+    handed = _handed(record)
+    assert sum(len(h["keys"]) for h in handed) == 4 and all(h["overwrite"] for h in handed)
     assert handed[0]["options"] == {
         "table": f"{EMULATOR_PROJECT}.{DATASET}.via_connector",
         "temporarygcsbucket": BUCKET, "partitionfield": "day", "writemethod": "indirect",
     }  # fmt: skip
     assert _rows("via_connector") == [("old", -1.0)]  # the stand-in wrote nothing to BigQuery
+
+
+def test_connector_engine_judges_row_errors_before_the_connector_writes(
+    spark, sink_env, tmp_path: Path
+) -> None:
+    """RECORD_AND_CONTINUE: the connector publishes as it writes, so every row is predicted and
+    ``maxErrorRatio`` judged before it is handed anything (the writer is a stand-in, see
+    ``_connector_stand_in``). One of the four instances fails the model."""
+    record = tmp_path / "handed.json"
+    _connector_stand_in(spark, record)
+    text = _connector_spec(sink_env, "judged", mode="APPEND", source="bad_input")
+
+    def with_ratio(ratio: float) -> str:
+        return text + f"errorHandling: {{mode: RECORD_AND_CONTINUE, maxErrorRatio: {ratio}}}\n"
+
+    with pytest.raises(UserError, match=r"errorHandling.maxErrorRatio: 1 of 4 instances failed"):
+        _run(spark, with_ratio(0.1), run_id="j1")
+    assert _handed(record) == []
+    result = _run(spark, with_ratio(0.5), run_id="j2")
+    assert (result.rows_predicted, result.rows_failed) == (3, 1)
+    assert sorted(key for h in _handed(record) for key in h["keys"]) == ["a", "b", "d"]
 
 
 def test_merlin_readme_sample_bigquery_to_bigquery_through_the_cli(sink_env, tmp_path) -> None:

@@ -41,6 +41,11 @@ class SinkWriter(ABC):
     #: Set by the runner; see :meth:`staged`.
     on_staged: Callable[[], ErrorReport | None] | None = None
 
+    #: Set by the runner: failed instances are dropped and counted (RECORD_AND_CONTINUE), so
+    #: the error ratio is only known once every row is predicted. (Under FAIL_FAST a bad
+    #: instance fails its task, and so the write.)
+    drops_failed_rows: bool = False
+
     def staged(self) -> ErrorReport | None:
         """``write`` calls this once the results are staged, before publishing them.
 

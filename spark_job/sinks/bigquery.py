@@ -4,7 +4,9 @@ storage-api engine: SaveMode decided on the driver before any prediction; execut
 partitions under ``gs://STAGING/<job>-<run id>/``; the driver creates the table if needed (with
 partitioning and clustering) and runs ONE load job — WRITE_TRUNCATE for OVERWRITE, an atomic
 replace — whose id is stable across driver restarts; staging is deleted whatever happens.
-connector engine: ``df.write.format("bigquery")`` with the user's options.
+connector engine: ``df.write.format("bigquery")`` with the user's options; under
+RECORD_AND_CONTINUE the predictions are persisted and judged (``maxErrorRatio``) first, as the
+connector publishes as it writes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from typing import Any
 
 from google.api_core import exceptions
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job import gcs
@@ -201,14 +204,24 @@ class BigQueryTableSink(SinkWriter):
 
     def _write_with_connector(self, predictions: DataFrame) -> None:
         options = {k: v for k, v in connector_options(self.options).items() if k != BUCKET_OPTION}
-        (
-            predictions.write.format("bigquery")
-            .mode(self.spec.save_mode.value.lower())
-            .option("table", str(self.table))
-            .option(BUCKET_OPTION, self.bucket)
-            .options(**options)
-            .save()
-        )
+        judged_first = self.drops_failed_rows
+        if judged_first:  # every row predicted and the errors judged before the connector runs
+            predictions = predictions.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            if judged_first:
+                predictions.count()
+                self.staged()  # raises if too many instances failed: nothing handed over
+            (
+                predictions.write.format("bigquery")
+                .mode(self.spec.save_mode.value.lower())
+                .option("table", str(self.table))
+                .option(BUCKET_OPTION, self.bucket)
+                .options(**options)
+                .save()
+            )
+        finally:
+            if judged_first:
+                predictions.unpersist()
 
     def _request(self, staged: list[tuple[str, int]], schema: list[Any]) -> LoadRequest:
         existing = self.existing
