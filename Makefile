@@ -3,28 +3,32 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run run-files test lint bench clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml conf/jars.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m spark_job.dev.jars
 	@touch $(STAMP)
 
 run: setup
-	$(PY) -m spark_job.example
+	$(PY) -m examples.bigquery_job
+
+run-files: setup
+	$(PY) -m examples.files_job
 
 test: setup
 	$(PY) -m pytest -q tests
 
 lint: setup
-	$(PY) -m ruff check spark_job tests benchmarks
-	$(PY) -m ruff format --check spark_job tests benchmarks
+	$(PY) -m ruff check spark_job tests benchmarks examples
+	$(PY) -m ruff format --check spark_job tests benchmarks examples
 
 bench: setup
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build jars *.egg-info .pytest_cache

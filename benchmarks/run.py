@@ -3,7 +3,8 @@
 
 Writes ``benchmarks/results/latest.json``, ``benchmarks/results/throughput.png`` and a table on
 stdout. Sizes: BENCH_CHEAP_ROWS (2M), BENCH_HEAVY_ROWS (200k), BENCH_MEMORY_ROWS (20M; 0 skips
-the memory run), BENCH_REPS (3), BENCH_BQ_ROWS (1M; 0 skips the BigQuery read).
+the memory run), BENCH_REPS (3), BENCH_BQ_ROWS (1M; 0 skips the BigQuery read),
+BENCH_GCS_ROWS (2M; 0 skips the gs:// Parquet read).
 """
 
 from __future__ import annotations
@@ -202,6 +203,12 @@ def main() -> None:
 
         print(f"bigquery read ({bq_rows:,} rows)", flush=True)
         results["bigquery_read"] = bigquery_read(bq_rows)
+    gcs_rows = int(os.environ.get("BENCH_GCS_ROWS", 2_000_000))
+    if gcs_rows:
+        from benchmarks.gcs_read import run as gcs_read
+
+        print(f"gs:// Parquet read ({gcs_rows:,} rows): Spark's reader vs the Python reader")
+        results["gcs_parquet_read"] = gcs_read(gcs_rows)
     results["wall_seconds"] = round(time.time() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -10,6 +10,7 @@ Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error,
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -48,12 +49,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--status-path", help="write the final status JSON here (a local path or gs://…)"
     )
     parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="level of the job's own log lines on standard error (default INFO)",
+    )
+    parser.add_argument(
         "--progress-interval",
         type=float,
         default=10.0,
         help="seconds between progress lines while predicting (0: none; default 10)",
     )
     return parser
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    """One handler, on standard error, for every ``spark_job`` logger (set once per process)."""
+    logger = logging.getLogger("spark_job")
+    if not any(getattr(handler, "spark_job", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%y/%m/%d %H:%M:%S"))
+        handler.spark_job = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def _dry_run_model(uri: str) -> int:
@@ -142,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return manifest_main(argv[1:])
         args = build_parser().parse_args(argv)
+        configure_logging(args.log_level)
         if args.dry_run_model:
             return _dry_run_model(args.dry_run_model)
         return _run(args)

@@ -34,7 +34,7 @@ from spark_job.run_id import ENV_VAR as RUN_ID_ENV
 from spark_job.spec import JobSpec, parse_spec_text
 
 #: Must match the image's ``FROM spark:<version>-…`` (docker/Dockerfile; a test checks it).
-SPARK_VERSION = "4.0.3"
+SPARK_VERSION = "4.1.1"
 IMAGE_HOME = "/opt/spark_job"
 IMAGE_CONF_DIR = f"{IMAGE_HOME}/conf"
 MAIN_FILE = f"local://{IMAGE_HOME}/spark_job/main.py"

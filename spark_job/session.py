@@ -1,9 +1,19 @@
-"""Building the SparkSession: local mode for laptops and CI, or whatever spark-submit chose."""
+"""Building the SparkSession: local mode for laptops and CI, or whatever spark-submit chose.
+
+In local mode the session also gets the jars that ``make setup`` fetched (``conf/jars.txt``:
+the spark-bigquery connector, the GCS connector, spark-avro), so that ``engine: auto`` and gs://
+paths behave as in the cluster image. Emulators named by the variables Google's clients honour
+(``STORAGE_EMULATOR_HOST``, ``BIGQUERY_EMULATOR_HOST``; see ``spark_job/dev/emulators.py``) are
+handed to the JVM connectors too, in any mode.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
@@ -12,6 +22,9 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.python.worker.reuse": "true",
     "spark.ui.showConsoleProgress": "false",
+    # Parquet timestamps without a time zone read as TIMESTAMP (UTC instants), by Spark's
+    # reader as by the job's Python reader: one meaning whichever path reads a file.
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
 }
 
 LOCAL_CONF: dict[str, str] = {
@@ -22,6 +35,60 @@ LOCAL_CONF: dict[str, str] = {
     # Local mode only by default: executors elsewhere need spark_job installed to run it.
     "spark.python.daemon.module": "spark_job.worker_daemon",
 }
+
+
+log = logging.getLogger(__name__)
+
+#: Where ``make setup`` puts the jars of ``conf/jars.txt`` in a source checkout.
+CHECKOUT_JARS_DIR = Path(__file__).resolve().parent.parent / "jars"
+#: A dummy OAuth token for emulators: with it the connector asks Google for none.
+EMULATOR_ACCESS_TOKEN = "emulator-token"
+
+
+def local_jars(environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """The jars to add in local mode: ``$SPARK_JOB_JARS_DIR/*.jar``, else the checkout's."""
+    directory = Path(environ.get("SPARK_JOB_JARS_DIR") or CHECKOUT_JARS_DIR)
+    return sorted(directory.glob("*.jar")) if directory.is_dir() else []
+
+
+def emulator_conf(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Spark settings that point the JVM connectors at emulators named in ``environ``.
+
+    Empty unless those variables are set: ``STORAGE_EMULATOR_HOST`` (fake-gcs-server) for the
+    GCS connector; ``BIGQUERY_EMULATOR_HOST`` and ``SPARK_JOB_BIGQUERY_STORAGE_TLS_HOST`` (a TLS
+    gRPC port) for the spark-bigquery connector; ``SPARK_JOB_TRUSTSTORE`` (PKCS12, password
+    ``$SPARK_JOB_TRUSTSTORE_PASSWORD`` or ``changeit``) for the JVMs to trust that port.
+    """
+    conf: dict[str, str] = {}
+    storage = environ.get("STORAGE_EMULATOR_HOST")
+    if storage:
+        url = storage if "://" in storage else f"http://{storage}"
+        conf.update({
+            "spark.hadoop.fs.gs.storage.root.url": url,
+            "spark.hadoop.fs.gs.auth.type": "UNAUTHENTICATED",
+            # fake-gcs-server has no storageLayout route, which folder support calls on delete.
+            "spark.hadoop.fs.gs.hierarchical.namespace.folders.enable": "false",
+        })  # fmt: skip
+    bigquery = environ.get("BIGQUERY_EMULATOR_HOST")
+    if bigquery:
+        prefix = "spark.datasource.bigquery."
+        conf[prefix + "bigQueryHttpEndpoint"] = f"http://{bigquery}"
+        conf[prefix + "gcpAccessToken"] = EMULATOR_ACCESS_TOKEN
+        if environ.get("GOOGLE_CLOUD_PROJECT"):
+            conf[prefix + "parentProject"] = environ["GOOGLE_CLOUD_PROJECT"]
+        tls = environ.get("SPARK_JOB_BIGQUERY_STORAGE_TLS_HOST")
+        if tls:
+            conf[prefix + "bigQueryStorageGrpcEndpoint"] = tls
+    truststore = environ.get("SPARK_JOB_TRUSTSTORE")
+    if truststore:
+        password = environ.get("SPARK_JOB_TRUSTSTORE_PASSWORD", "changeit")
+        java = (
+            f"-Djavax.net.ssl.trustStore={truststore} -Djavax.net.ssl.trustStoreType=PKCS12"
+            f" -Djavax.net.ssl.trustStorePassword={password}"
+        )
+        conf["spark.driver.extraJavaOptions"] = java
+        conf["spark.executor.extraJavaOptions"] = java
+    return conf
 
 
 def use_this_interpreter() -> None:
@@ -47,8 +114,16 @@ def build_session(
     if local:
         builder = builder.master(master or "local[*]")
         settings.update(LOCAL_CONF)
+        jars = local_jars()
+        if jars:
+            # On the JVM's own class path (local mode runs executors in the driver's JVM), so
+            # that Hadoop's and Spark's service lookups see them: the ``gs`` file system,
+            # the ``bigquery`` and ``avro`` data sources.
+            settings["spark.driver.extraClassPath"] = os.pathsep.join(str(jar) for jar in jars)
+            log.info("local mode: adding %s", ", ".join(jar.name for jar in jars))
     elif master:
         builder = builder.master(master)
+    settings.update(emulator_conf())
     settings.update(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -513,7 +513,7 @@ def test_auto_engine_is_storage_api_without_the_connector_jar(
     assert jvm_data_source_available(spark, "parquet")  # the lookup finds what is there...
     assert not jvm_data_source_available(spark, "bigquery")  # ...and no connector jar here
     source = _source(features=["f"], options={"engine": "auto", "credentialsFile": "/k.json"})
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         _, rows = _rows(spark, source)
     assert len(rows) == 3
     assert "bigquerySource: BigQuery engine storage-api (auto)" in caplog.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -224,8 +225,10 @@ def test_cluster_predictions_equal_local_mode(
     errors = [line for line in proc.stderr.splitlines() if " INFO " not in line]
     assert proc.returncode == 0, "\n".join(errors)[-3000:] + proc.stdout[-2000:]
 
-    # The job's own lines stay readable: stdout holds only its JSON events and summary.
-    lines = proc.stdout.splitlines()
+    # The job's own lines stay readable: stdout holds only its JSON events and summary, and
+    # the job's log lines (spark-submit's Python runner merges the driver's stderr into stdout).
+    log_line = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING) spark_job\.")
+    lines = [line for line in proc.stdout.splitlines() if not log_line.match(line)]
     events = [json.loads(line) for line in lines if line.startswith("{")]
     assert [e["state"] for e in events if e["event"] == "state"] == [
         "PENDING",

@@ -134,23 +134,6 @@ def test_the_image_has_what_the_manifest_points_at() -> None:
     assert entrypoint == [f'["{_destination("docker/entrypoint.sh")}"]']
 
 
-def test_base_image_and_connectors_are_for_the_same_spark() -> None:
-    (base,) = [arguments for keyword, arguments in _instructions() if keyword == "FROM"]
-    match = re.fullmatch(r"spark:(\d+)\.(\d+)\.(\d+)-scala2\.13-java17-python3-ubuntu", base)
-    assert match, f"not an official Spark 4 / Scala 2.13 / Python image: {base}"
-    assert ".".join(match.groups()) == manifest.SPARK_VERSION
-    text = DOCKERFILE.read_text()
-    connector = re.findall(r"spark-(\d+\.\d+)-bigquery-\$\{BIGQUERY_CONNECTOR_VERSION\}\.jar", text)
-    assert connector == [f"{match[1]}.{match[2]}"]
-    arguments = dict(
-        arguments.split("=", 1) for keyword, arguments in _instructions() if keyword == "ARG"
-    )
-    for version in ("BIGQUERY_CONNECTOR_VERSION", "GCS_CONNECTOR_VERSION"):
-        assert re.fullmatch(r"\d+\.\d+\.\d+", arguments[version]), f"{version} is not pinned"
-    assert "gcs-connector-${GCS_CONNECTOR_VERSION}-shaded.jar" in text
-    assert text.count(".sha1") == 1 and "sha1sum -c" in text  # every download is checked
-
-
 def test_image_requirements_are_the_package_dependencies_but_pyspark() -> None:
     """The image installs the package with --no-deps: pyspark is the image's Spark."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+

@@ -1,8 +1,9 @@
 """Files on GCS (fake-gcs-server) and local disk, Cloud ML Engine style: wildcard inputs, six
 formats, sharded results, SaveMode on a gs:// prefix, and the end-to-end CLI run.
 
-Spark cannot read gs:// here (the gcs-connector jar is not available), so these runs go
-through the job's Python reader and writer; nothing about GCS is faked beyond the server.
+The session has the GCS connector jar of ``make setup`` (as ``--local`` does): PARQUET on gs://
+is read by Spark's reader through it, the other formats by the job's Python reader, and every
+write by the job's own staging; nothing about GCS is faked beyond the server.
 """
 
 from __future__ import annotations
@@ -500,13 +501,15 @@ def test_reader_options_are_checked(spark, bucket: str, sum_model: Path, tmp_pat
 
     with pytest.raises(UserError, match=r"gcsSource.options.multiLine: not an option of the JSON"):
         run(spark, with_options("{multiLine: true}"))
-    with pytest.raises(UserError, match="gcsSource.options.reader: Spark cannot read gs://"):
-        run(spark, with_options("{reader: spark}"))
     with pytest.raises(UserError, match="gcsSource.options.reader: 'java' is not one of"):
         run(spark, with_options("{reader: java}"))
     with pytest.raises(UserError, match="gcsSource.options.schema: not a valid schema"):
         run(spark, with_options('{schema: "x double,,"}'))
     assert g.listing(bucket, "o/") == []
+    assert run(spark, with_options("{reader: spark}"), "spark-reader").rows_written == 1
+    assert [name for name in g.listing(bucket, "o/") if "results" in name] == [
+        "o/prediction.results-00000-of-00001"
+    ]  # only the run through Spark's reader wrote
 
     (tmp_path / "in.json").write_text('{"id": 1, "x": 1.0}\n{"id": 2, "x": 2.5, "extra": [1]}\n')
     local = spec_text(str(tmp_path / "in.json"), sum_model, str(tmp_path / "out"), features=["x"])
@@ -527,3 +530,63 @@ def test_files_are_spread_over_partitions_by_size() -> None:
     assert len(group_files(files, parallelism=2, max_bytes=50)) == 5  # 205 bytes / 50 → 5
     assert len(group_files(files[:1], parallelism=8, max_bytes=50)) == 1  # never split a file
     assert group_files([], parallelism=2, max_bytes=50) == []
+
+
+def test_gcs_parquet_is_read_by_sparks_reader_through_the_gcs_connector(
+    spark, bucket: str, sum_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the GCS connector on the class path, PARQUET on gs:// (wildcards expanded by the
+    job, as for the Python reader) is read by Spark's own reader."""
+    import logging
+
+    for index in range(3):
+        buffer = io.BytesIO()
+        pd.DataFrame({"id": [index * 10, index * 10 + 1], "x": [1.0, 2.5]}).to_parquet(buffer)
+        g.put(bucket, f"spark-pq/part-{index}.parquet", buffer.getvalue())
+    g.put(bucket, "spark-pq/_SUCCESS", "")
+    text = spec_text(
+        f"gs://{bucket}/spark-pq/part-*", sum_model, f"gs://{bucket}/spark-pq-out", fmt="PARQUET",
+        features=["x"], passthrough=["id"],
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="spark_job"):
+        result = run(spark, text)
+    assert "gcsSource: reading 3 file(s) with Spark's PARQUET reader" in caplog.text
+    assert result.rows_written == 6
+    rows = sorted(g.json_lines(bucket, "spark-pq-out/"), key=lambda r: r["id"])
+    assert [(r["id"], r["prediction"]) for r in rows] == [
+        (0, 1.0), (1, 2.5), (10, 1.0), (11, 2.5), (20, 1.0), (21, 2.5)
+    ]  # fmt: skip
+
+
+def test_spark_reader_on_gs_without_the_gcs_connector_is_exit_2(
+    bucket: str, sum_model: Path, tmp_path: Path
+) -> None:
+    """The connector's pitfall "No FileSystem for scheme gs": without the GCS connector jar
+    (an empty ``SPARK_JOB_JARS_DIR``), ``reader: spark`` on gs:// is one message naming the
+    field, exit 2, nothing written."""
+    import os
+    import subprocess
+    import sys
+
+    source = g.put(bucket, "no-connector/p.json", '{"id": 1, "x": 1.0}\n')
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        spec_text(source, sum_model, f"gs://{bucket}/no-connector-out", features=["x"]).replace(
+            "  features:", "  options: {reader: spark}\n  features:"
+        )
+    )
+    (tmp_path / "no-jars").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "spark_job", "--job-name", "no_gcs_connector",
+         "--spec-path", str(spec), "--local"],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "SPARK_JOB_JARS_DIR": str(tmp_path / "no-jars")},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: gcsSource.options.reader: Spark cannot read gs:// without the gcs-connector jar;"
+        " use reader: python (or auto)."
+    ]
+    assert "Traceback" not in proc.stderr
+    assert g.listing(bucket, "no-connector-out") == []

@@ -65,9 +65,9 @@ def choose_engine(spark: SparkSession, options: dict[str, str], field: str) -> s
         )
     if wanted == "auto":
         wanted = CONNECTOR if connector_available(spark) else STORAGE_API
-        log.warning("%s: BigQuery engine %s (auto)", field, wanted)
+        log.info("%s: BigQuery engine %s (auto)", field, wanted)
     else:
-        log.warning("%s: BigQuery engine %s (options.engine)", field, wanted)
+        log.info("%s: BigQuery engine %s (options.engine)", field, wanted)
     return wanted
 
 

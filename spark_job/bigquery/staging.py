@@ -55,7 +55,7 @@ def check_stageable(schema: StructType, fmt: str, field: str) -> None:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     try:
-        avro_schema(to_arrow_schema(schema, timezone="UTC"))
+        avro_schema(to_arrow_schema(schema))
     except avro_types.UnsupportedAvroType as error:
         raise UserError(
             f"{field}.options.intermediateFormat: {error}; use parquet (the default)."
@@ -126,7 +126,7 @@ def stage_empty(
 
     from spark_job import gcs
 
-    arrow_schema = to_arrow_schema(schema, timezone="UTC")
+    arrow_schema = to_arrow_schema(schema)
     name = f"{prefix}/part-empty.{fmt}"
     with tempfile.TemporaryDirectory(prefix="spark_job_stage_") as directory:
         local = os.path.join(directory, f"part.{fmt}")

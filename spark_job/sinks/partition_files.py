@@ -104,7 +104,7 @@ def stage_partitions(
 
 def write_empty(target: StageTarget, predictions: DataFrame, name: str) -> None:
     """One file with no rows (but the schema, where the format has one) at ``name``."""
-    schema = to_arrow_schema(predictions.schema, timezone="UTC")
+    schema = to_arrow_schema(predictions.schema)
     with tempfile.TemporaryDirectory(prefix="spark_job_part_") as directory:
         local = os.path.join(directory, name)
         write_file(target.format, iter(()), schema, local, target.options)

@@ -132,7 +132,7 @@ class BigQueryTableSource(SourceReader):
             )
         except exceptions.GoogleAPICallError as error:
             raise table_access_error(error, self.table) or error from None
-        log.warning("%s: view %s materialized into %s", FIELD, self.table, target)
+        log.info("%s: view %s materialized into %s", FIELD, self.table, target)
         return target
 
     def _read_with_storage_api(self, spark: SparkSession) -> DataFrame:
@@ -162,7 +162,7 @@ class BigQueryTableSource(SourceReader):
             estimate = int(table.num_rows or 0)  # metadata; free
         self.estimated_rows = estimate or None
         handle = self.session = session_handle(session)
-        log.warning(
+        log.info(
             "%s: read session on %s: %d stream(s), %s", FIELD, readable, len(handle.streams),
             handle.data_format,
         )  # fmt: skip
@@ -228,7 +228,7 @@ class BigQueryTableSource(SourceReader):
     def close(self) -> None:
         if self._temporary_table is not None:
             drop_table(self.client, self._temporary_table)
-            log.warning("%s: temporary table %s dropped", FIELD, self._temporary_table)
+            log.info("%s: temporary table %s dropped", FIELD, self._temporary_table)
             self._temporary_table = None
 
 

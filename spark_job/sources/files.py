@@ -205,6 +205,10 @@ class FileSource(SourceReader):
         if self.spec.format is FileFormat.PARQUET and self.wants_row_count:
             self._row_count = FooterRowCount(spark, files, gcs.emulator_host()).start()
         if self._use_spark(spark, files):
+            log.info(
+                "%s: reading %d file(s) with Spark's %s reader",
+                self.field, len(files), self.spec.format.value,
+            )  # fmt: skip
             frame = self._read_with_spark(spark, files)
             passthrough, features = select_columns(
                 frame.columns, self.spec.features, self.spec.passthrough, self.field

@@ -145,7 +145,7 @@ def schema_from_ddl(ddl: str, fmt: FileFormat, field: str) -> InputSchema:
 
     try:
         struct = StructType.fromDDL(ddl)
-        arrow = to_arrow_schema(struct, timezone="UTC")  # type: ignore[arg-type]
+        arrow = to_arrow_schema(struct)  # type: ignore[arg-type]
     except Exception as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise UserError(f"{field}.options.schema: not a valid schema ({message}).") from None
