@@ -95,7 +95,7 @@ def run(rows: int = 1_000_000) -> dict[str, Any]:
     from pyspark.sql import SparkSession
 
     from spark_job.dev.emulators import Emulators
-    from spark_job.session import build_session
+    from spark_job.run.session import build_session
 
     root = Path(tempfile.mkdtemp(prefix="bench_bigquery_read_"))
     emulators = Emulators(project=PROJECT, gcs_root=root / "gcs").start(log_dir=root)

@@ -63,7 +63,7 @@ def single_process(workload: Workload, output: Path, memory: str, jobs: int) -> 
 
 
 def _session(memory: str) -> Any:
-    from spark_job.session import build_session
+    from spark_job.run.session import build_session
 
     conf = {"spark.driver.memory": memory, "spark.executor.memory": memory}
     return build_session("bench", local=True, master=MASTER, conf=conf)
@@ -90,7 +90,7 @@ def mlflow_spark_udf(workload: Workload, output: Path, memory: str, jobs: int) -
 def spark_job(workload: Workload, output: Path, memory: str, jobs: int) -> dict[str, Any]:
     """Our job through ``run_job`` (what the CLI calls after building its session)."""
     began = time.perf_counter()
-    from spark_job.runner import run_job
+    from spark_job.run.runner import run_job
     from spark_job.spec import parse_spec_text
 
     spark = _session(memory)

@@ -62,7 +62,7 @@ def read_seconds(spark: Any, reader: str) -> float:
 
 def run(rows: int = 2_000_000) -> dict[str, Any] | None:
     from spark_job.dev.emulators import Emulators
-    from spark_job.session import build_session
+    from spark_job.run.session import build_session
     from spark_job.sources.files import has_gcs_connector
 
     root = Path(tempfile.mkdtemp(prefix="bench_gcs_read_"))

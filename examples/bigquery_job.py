@@ -30,7 +30,8 @@ def load_flowers() -> int:
     """Create the source table and the staging bucket; the number of rows loaded."""
     from google.cloud import bigquery
 
-    from spark_job.bigquery.clients import bigquery_client, storage_client
+    from spark_job.bigquery.clients import bigquery_client
+    from spark_job.storage.gcs import storage_client
 
     frame = flowers()
     client = bigquery_client(PROJECT)

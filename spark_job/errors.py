@@ -9,11 +9,3 @@ class UserError(Exception):
     The message is shown as-is (no traceback) and the process exits with code 2.
     It should name the spec field (``bigquerySink.save_mode``) or the column at fault.
     """
-
-
-class JobSkipped(Exception):
-    """The job decided to do nothing, on purpose (SaveMode IGNORE with an existing output)."""
-
-
-class JobTerminated(Exception):
-    """The job was asked to stop (SIGTERM) and has stopped."""

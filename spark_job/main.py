@@ -4,7 +4,7 @@
     python -m spark_job --job-name NAME --spec-path PATH --local
 
 Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error,
-143 stopped by SIGTERM (see spark_job/lifecycle.py).
+143 stopped by SIGTERM (see spark_job/run/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ def configure_logging(level: str) -> None:
 
 
 def _dry_run_model(uri: str) -> int:
-    from spark_job.model import load_pyfunc
-    from spark_job.model_store import resolve_model
+    from spark_job.scoring.model import load_pyfunc
+    from spark_job.scoring.model_store import resolve_model
 
     model = load_pyfunc(resolve_model(uri))
     print(f"model loaded: {uri} ({type(model).__name__})", flush=True)
@@ -87,7 +87,7 @@ def _dry_run_model(uri: str) -> int:
 
 
 def _run_id(args: argparse.Namespace) -> str:
-    from spark_job.run_id import resolve_run_id
+    from spark_job.run.run_id import resolve_run_id
 
     return resolve_run_id(args.run_id)
 
@@ -95,7 +95,7 @@ def _run_id(args: argparse.Namespace) -> str:
 def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: Any) -> None:
     if not args.status_path:
         return
-    from spark_job.status import status_document, write_status
+    from spark_job.run.status import status_document, write_status
 
     try:
         write_status(args.status_path, status_document(state, args.job_name, run_id, **fields))
@@ -105,8 +105,8 @@ def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: A
 
 def _run(args: argparse.Namespace) -> int:
     """Run the job with its lifecycle: states, SIGTERM, status file, exit code."""
-    from spark_job.lifecycle import EXIT_TERMINATED, Lifecycle, terminating
-    from spark_job.status import RunMeter
+    from spark_job.run.lifecycle import EXIT_TERMINATED, Lifecycle, terminating
+    from spark_job.run.status import RunMeter
 
     if not args.spec_path or not args.job_name:
         raise UserError("--job-name and --spec-path are required (or --dry-run-model URI).")
@@ -121,8 +121,8 @@ def _run(args: argparse.Namespace) -> int:
         from spark_job.spec import load_spec
 
         spec = load_spec(args.spec_path)
-        from spark_job.runner import run_job
-        from spark_job.session import build_session
+        from spark_job.run.runner import run_job
+        from spark_job.run.session import build_session
 
         meter.begin("session")
         spark = build_session(args.job_name, local=args.local, master=args.master)
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv and argv[0] == "manifest":
-            from spark_job.manifest import main as manifest_main
+            from spark_job.deploy.manifest import main as manifest_main
 
             return manifest_main(argv[1:])
         args = build_parser().parse_args(argv)
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return EXIT_FAILED
     except BaseException as error:  # SIGTERM while reporting a failure
-        from spark_job.lifecycle import EXIT_TERMINATED, Terminated
+        from spark_job.run.lifecycle import EXIT_TERMINATED, Terminated
 
         if isinstance(error, Terminated):
             return EXIT_TERMINATED

@@ -18,8 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def spark(emulators: object) -> Iterator[object]:
     """The session, built as ``--local`` builds it: with the jars of ``make setup`` and the
-    emulators' endpoints handed to the JVM connectors (see ``spark_job/session.py``)."""
-    from spark_job.session import build_session
+    emulators' endpoints handed to the JVM connectors (see ``spark_job/run/session.py``)."""
+    from spark_job.run.session import build_session
 
     session = build_session("spark_job-tests", local=True, master="local[2]")
     yield session

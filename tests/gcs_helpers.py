@@ -28,7 +28,7 @@ cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def new_bucket(prefix: str = "t") -> str:
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     gcs.client().create_bucket(name)
@@ -36,7 +36,7 @@ def new_bucket(prefix: str = "t") -> str:
 
 
 def put(bucket: str, name: str, data: bytes | str) -> str:
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     payload = data.encode() if isinstance(data, str) else data
     gcs.write_bytes(gcs.client(), gcs.GcsPath(bucket, name), payload)
@@ -45,13 +45,13 @@ def put(bucket: str, name: str, data: bytes | str) -> str:
 
 def listing(bucket: str, prefix: str = "") -> list[str]:
     """Every object name in ``bucket`` under ``prefix``, sorted."""
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     return sorted(b.name for b in gcs.client().list_blobs(bucket, prefix=prefix or None))
 
 
 def get(bucket: str, name: str) -> bytes:
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     return gcs.read_bytes(gcs.client(), gcs.GcsPath(bucket, name))
 
@@ -65,7 +65,7 @@ def json_lines(bucket: str, prefix: str, start: str = "prediction.results") -> l
 
 
 def upload_dir(local: Path, bucket: str, prefix: str) -> str:
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     gcs.upload_dir(gcs.client(), str(local), gcs.GcsPath(bucket, prefix))
     return f"gs://{bucket}/{prefix}"

@@ -18,13 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from google.cloud.bigquery import SchemaField
 
-from spark_job import gcs
 from spark_job.bigquery import load
 from spark_job.bigquery.clients import bigquery_client
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
-from spark_job.runner import JobResult, run_job
+from spark_job.run.runner import JobResult, run_job
 from spark_job.spec import parse_spec_text
+from spark_job.storage import gcs
 from tests.bq_helpers import bq_client, create_dataset, create_table, run_sql, table_exists
 from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
 from tests.fault_proxy import Fault, HttpFaultProxy

@@ -34,7 +34,7 @@ from spark_job.bigquery.engine import jvm_data_source_available
 from spark_job.bigquery.read_source import avro_converter, conform_array
 from spark_job.bigquery.types import TypeOptions, spark_schema, spark_type
 from spark_job.errors import UserError
-from spark_job.runner import run_job
+from spark_job.run.runner import run_job
 from spark_job.sources.bigquery import BigQueryTableSource
 from spark_job.spec import BigQuerySource, parse_spec_text
 from tests.bq_helpers import bq_client, create_dataset, create_table, run_sql, table_exists

@@ -25,7 +25,7 @@ import pyspark
 import pytest
 
 from spark_job.dev.emulators import free_port
-from spark_job.runner import run_job
+from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model

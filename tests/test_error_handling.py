@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from spark_job.errors import UserError
-from spark_job.runner import run_job
+from spark_job.run.runner import run_job
 from spark_job.sources import column_types as ct
 from spark_job.spec import parse_spec_text
 from tests import gcs_helpers as g

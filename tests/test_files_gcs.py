@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from spark_job.errors import UserError
-from spark_job.runner import run_job
-from spark_job.sources.input_files import expand_all
+from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
+from spark_job.storage.input_files import expand_all
 from tests import gcs_helpers as g
 from tests.models import save_probe_model
 
@@ -519,7 +519,7 @@ def test_reader_options_are_checked(spark, bucket: str, sum_model: Path, tmp_pat
 
 def test_files_are_spread_over_partitions_by_size() -> None:
     from spark_job.sources.file_datasource import group_files
-    from spark_job.sources.input_files import InputFile
+    from spark_job.storage.input_files import InputFile
 
     files = [InputFile(f"f{i}", size) for i, size in enumerate([100, 10, 10, 10, 70, 5])]
     groups = group_files(files, parallelism=2, max_bytes=1000)

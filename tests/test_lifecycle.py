@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from spark_job.progress import ProgressReporter, describe, render_bar
-from spark_job.sources.input_files import InputFile
+from spark_job.run.progress import ProgressReporter, describe, render_bar
+from spark_job.run.status import RunMeter, status_document, write_status
 from spark_job.sources.parquet_rows import FooterRowCount
-from spark_job.status import RunMeter, status_document, write_status
+from spark_job.storage.input_files import InputFile
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
 
@@ -272,7 +272,7 @@ def test_progress_record_and_bar() -> None:
 def test_parquet_row_counts_from_footers_on_executors(
     spark: Any, tmp_path: Path, emulators: object
 ) -> None:
-    from spark_job import gcs
+    from spark_job.storage import gcs
     from tests.gcs_helpers import new_bucket, put
 
     def count(files: list[InputFile]) -> int | None:

@@ -10,7 +10,7 @@ import pytest
 from chispa import assert_df_equality
 
 from spark_job.errors import UserError
-from spark_job.runner import run_job
+from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.models import save_probe_model
 

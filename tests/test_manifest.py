@@ -2,7 +2,7 @@
 
 No Spark and no Kubernetes here: the generated documents are checked field by field and
 against the SparkApplication v1beta2 schema transcribed from the operator's CRD
-(spark_job/manifest_schema.py).
+(spark_job/deploy/manifest_schema.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from spark_job.errors import UserError
-from spark_job.main import main
-from spark_job.manifest import (
+from spark_job.deploy.manifest import (
     IMAGE_SPARK_CONF,
     MAIN_FILE,
     SPARK_VERSION,
@@ -27,10 +25,12 @@ from spark_job.manifest import (
     build_manifest,
     label_value,
 )
-from spark_job.manifest_schema import check_spark_application
-from spark_job.quantity import cpu_cores, memory_bytes, spark_cores, spark_memory
-from spark_job.run_id import resolve_run_id
+from spark_job.deploy.manifest_schema import check_spark_application
+from spark_job.errors import UserError
+from spark_job.main import main
+from spark_job.run.run_id import resolve_run_id
 from spark_job.spec import parse_spec_text
+from spark_job.spec.quantity import cpu_cores, memory_bytes, spark_cores, spark_memory
 from tests.conftest import REPO_ROOT
 
 SPEC = """\
@@ -107,7 +107,7 @@ def test_run_id_is_the_application_name() -> None:
     name = app["metadata"]["name"]
     run_id = app["spec"]["sparkConf"]["spark.kubernetes.driverEnv.SPARK_JOB_RUN_ID"]
     assert run_id == name
-    # what the driver makes of it (spark_job/run_id.py): a valid run id, taken as it is
+    # what the driver makes of it (spark_job/run/run_id.py): a valid run id, taken as it is
     assert resolve_run_id(None, {"SPARK_JOB_RUN_ID": run_id}, conf=lambda key: None) == name
     assert _application()["metadata"]["name"] != name
     assert _application(app_name="nightly-2026-11-22")["metadata"]["name"] == "nightly-2026-11-22"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from spark_job.errors import UserError
-from spark_job.model import load_pyfunc
-from spark_job.model_store import resolve_model
-from spark_job.runner import run_job
+from spark_job.run.runner import run_job
+from spark_job.scoring.model import load_pyfunc
+from spark_job.scoring.model_store import resolve_model
 from spark_job.spec import parse_spec_text
 from tests import gcs_helpers as g
 from tests.models import ProbeModel, save_probe_model

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from spark_job.partitioning import cluster_cores, planned_cores, spread
-from spark_job.runner import run_job
+from spark_job.run.partitioning import cluster_cores, planned_cores, spread
+from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.models import save_probe_model
 

@@ -13,7 +13,7 @@ import pyspark
 import pytest
 
 from spark_job.errors import UserError
-from spark_job.run_id import APP_NAME_CONF, resolve_run_id, submitted_conf
+from spark_job.run.run_id import APP_NAME_CONF, resolve_run_id, submitted_conf
 from tests.conftest import REPO_ROOT
 
 SPARK_HOME = Path(pyspark.__file__).parent

@@ -13,10 +13,15 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from spark_job.batching import BATCH_ROWS_CONF, MAX_ROWS, MIN_ROWS, BatchSize, batch_rows
-from spark_job.model import prediction_column, ship_model
-from spark_job.runner import run_job
-from spark_job.scoring import ArrowScorer, Scored, arrow_scoring_supported, scored_schema
+from spark_job.run.runner import run_job
+from spark_job.scoring.arrow_scorer import (
+    ArrowScorer,
+    Scored,
+    arrow_scoring_supported,
+    scored_schema,
+)
+from spark_job.scoring.batching import BATCH_ROWS_CONF, MAX_ROWS, MIN_ROWS, BatchSize, batch_rows
+from spark_job.scoring.model import prediction_column, ship_model
 from spark_job.spec import ModelResult, ResultType, parse_spec_text
 from tests.models import save_probe_model
 

@@ -129,7 +129,6 @@ def test_extensions() -> None:
     assert spec.resources.driver_cpu_request == "500m"
     assert spec.resources.executor_memory_request == "1Gi"
     assert spec.resources.max_worker_count == 10
-    assert spec.output_columns == ["key", "prediction"]
 
 
 @pytest.mark.parametrize(

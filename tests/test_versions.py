@@ -8,7 +8,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from spark_job import manifest
+from spark_job.deploy import manifest
 from spark_job.dev.jars import Artifact, read_lock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

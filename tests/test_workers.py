@@ -11,10 +11,10 @@ from typing import Any
 
 import pandas as pd
 
-from spark_job.model import ship_model
-from spark_job.model_libraries import BASE_MODULES, preload_modules
-from spark_job.warmup import WorkerWarmup, worker_environment
-from spark_job.worker_daemon import preload
+from spark_job.scoring.model import ship_model
+from spark_job.scoring.model_libraries import BASE_MODULES, preload_modules
+from spark_job.scoring.warmup import WorkerWarmup, worker_environment
+from spark_job.scoring.worker_daemon import preload
 from tests.models import save_probe_model
 
 
@@ -33,7 +33,7 @@ def test_workers_fork_from_a_daemon_that_imported_the_modules(spark: Any) -> Non
             _worker_facts, "parent string, colorsys boolean"
         )
     rows = frame.collect()
-    assert {r.parent.split()[2] for r in rows} == {"spark_job.worker_daemon"}
+    assert {r.parent.split()[2] for r in rows} == {"spark_job.scoring.worker_daemon"}
     assert all(r.colorsys for r in rows)
 
 

@@ -66,11 +66,3 @@ def bigquery_read_client(emulator_host: str | None = None) -> Any:
         transport = BigQueryReadGrpcTransport(channel=channel)
         return bigquery_storage_v1.BigQueryReadClient(transport=transport)
     return bigquery_storage_v1.BigQueryReadClient()
-
-
-def storage_client(project: str | None = None) -> Any:
-    from google.cloud import storage
-
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
-    return storage.Client(project=project)

@@ -1,7 +1,7 @@
 """The driver's side of a BigQuery write: table creation, one load job, idempotency.
 
 The load job's id is derived from the job name and the run id, which stays the same when
-spark-operator restarts a failed driver (see :mod:`spark_job.run_id`). A rerun finds the load
+spark-operator restarts a failed driver (see :mod:`spark_job.run.run_id`). A rerun finds the load
 job of an earlier attempt: if it succeeded, the data is already in place and the job completes
 without writing again; if it failed, the next id (``…_retry1``) is used.
 

@@ -21,9 +21,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from spark_job import avro_types
 from spark_job.errors import UserError
-from spark_job.sinks import file_encoders
+from spark_job.formats import avro_types, file_encoders
 from spark_job.spec import FileFormat
 
 #: Arrow batches in, Arrow batches out: what a task applies before writing.
@@ -92,7 +91,7 @@ def stage_partitions(
 ) -> list[tuple[str, int]]:
     """Write every partition of ``predictions`` under ``gs://bucket/prefix/``; with
     ``transform``, what it makes of each partition's batches (the model scoring them in the
-    task that writes: see :mod:`spark_job.scoring`).
+    task that writes: see :mod:`spark_job.scoring.arrow_scorer`).
 
     Returns (object name, rows) of each non-empty partition's successful task attempt.
     """
@@ -100,7 +99,7 @@ def stage_partitions(
     def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
-        from spark_job import gcs
+        from spark_job.storage import gcs
 
         context = TaskContext.get()
         part = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "x"
@@ -124,7 +123,7 @@ def stage_empty(
     replaces the table's rows (with none), atomically and under this run's load-job id."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from spark_job import gcs
+    from spark_job.storage import gcs
 
     arrow_schema = to_arrow_schema(schema)
     name = f"{prefix}/part-empty.{fmt}"

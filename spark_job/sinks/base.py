@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_job.row_errors import ErrorReport
-from spark_job.scoring import Scored
+from spark_job.scoring.arrow_scorer import Scored
+from spark_job.scoring.row_errors import ErrorReport
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class SinkWriter(ABC):
         self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
     ) -> int | None:
         """Write ``predictions``. ``scored``, when given, is the same predictions still to
-        compute, for a sink that can score in the tasks that write (see :mod:`spark_job.scoring`).
+        compute, for a sink that can score in the tasks that write (see
+        :mod:`spark_job.scoring.arrow_scorer`).
         """
 
     @abstractmethod

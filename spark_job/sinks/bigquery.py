@@ -19,7 +19,6 @@ from google.api_core import exceptions
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_job import gcs
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
 from spark_job.bigquery.load import (
@@ -48,10 +47,11 @@ from spark_job.bigquery.staging import (
 )
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
-from spark_job.job_name import validate_job_name
-from spark_job.scoring import Scored
+from spark_job.scoring.arrow_scorer import Scored
 from spark_job.sinks.base import OutputColumns, SinkWriter
 from spark_job.spec import BigQuerySink, SaveMode
+from spark_job.spec.job_name import validate_job_name
+from spark_job.storage import gcs
 
 FIELD = "bigquerySink"
 WRITE_DISPOSITIONS = {

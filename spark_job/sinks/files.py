@@ -15,13 +15,13 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
-from spark_job.row_errors import ErrorReport, errors_shard_name
-from spark_job.scoring import Scored
+from spark_job.formats.file_encoders import COMPRESSION
+from spark_job.scoring.arrow_scorer import Scored
+from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import OutputColumns, SinkWriter
-from spark_job.sinks.file_encoders import COMPRESSION
 from spark_job.sinks.partition_files import StageTarget, stage_partitions, write_empty
-from spark_job.sources.input_files import local_path
 from spark_job.spec import FileFormat, GcsSink, SaveMode
+from spark_job.storage.input_files import local_path
 
 RESULTS_PREFIX = "prediction.results"
 

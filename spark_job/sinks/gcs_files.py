@@ -18,12 +18,11 @@ from typing import Any
 from google.api_core import exceptions
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_job import gcs
 from spark_job.errors import UserError
-from spark_job.row_errors import ErrorReport, errors_shard_name
-from spark_job.scoring import Scored
+from spark_job.formats.file_encoders import COMPRESSION
+from spark_job.scoring.arrow_scorer import Scored
+from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import OutputColumns, SinkWriter
-from spark_job.sinks.file_encoders import COMPRESSION
 from spark_job.sinks.files import (
     JOB_OPTIONS,
     RESULTS_PREFIX,
@@ -38,6 +37,7 @@ from spark_job.sinks.partition_files import (
     write_empty,
 )
 from spark_job.spec import FileFormat, GcsSink, SaveMode
+from spark_job.storage import gcs
 
 log = logging.getLogger(__name__)
 

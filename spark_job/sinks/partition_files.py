@@ -19,9 +19,9 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_job import gcs
-from spark_job.sinks.file_encoders import EXTENSIONS, write_file
+from spark_job.formats.file_encoders import EXTENSIONS, write_file
 from spark_job.spec import FileFormat
+from spark_job.storage import gcs
 
 STAGED_SCHEMA = "name string, rows long, part int"
 
@@ -76,7 +76,7 @@ def stage_partitions(
 ) -> list[StagedFile]:
     """Write every non-empty partition of ``predictions`` to ``target``; the staged files in
     partition order. With ``transform``, each task writes ``transform`` of its batches (the
-    model scoring them in the same task: see :mod:`spark_job.scoring`)."""
+    model scoring them in the same task: see :mod:`spark_job.scoring.arrow_scorer`)."""
 
     def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext

@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
-from spark_job.row_errors import RowErrors
+from spark_job.scoring.row_errors import RowErrors
 
 
 class SourceReader(ABC):

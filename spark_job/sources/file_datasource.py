@@ -23,7 +23,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from spark_job.sources.file_reader import ReadPlan, read_files
-from spark_job.sources.input_files import InputFile
+from spark_job.storage.input_files import InputFile
 
 FORMAT_NAME = "spark_job_files"
 

@@ -12,8 +12,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from spark_job import avro_types
-from spark_job.row_errors import (
+from spark_job.formats import avro_types
+from spark_job.formats.record_formats import (
+    DECOMPRESSION_ERRORS,
+    CsvDialect,
+    Problem,
+    iter_items,
+)
+from spark_job.scoring.row_errors import (
     ORIGIN_FILE,
     ORIGIN_LINE,
     UNPARSEABLE,
@@ -23,14 +29,8 @@ from spark_job.row_errors import (
     TaskPolicy,
 )
 from spark_job.sources import column_types as ct
-from spark_job.sources.input_files import is_gzip_name, open_binary
-from spark_job.sources.record_formats import (
-    DECOMPRESSION_ERRORS,
-    CsvDialect,
-    Problem,
-    iter_items,
-)
 from spark_job.spec import FileFormat
+from spark_job.storage.input_files import is_gzip_name, open_binary
 
 TFRECORD_FORMATS = (FileFormat.TFRECORD, FileFormat.TFRECORD_GZIP)
 _TF_KINDS = {"float": ct.F32, "int64": ct.INT}

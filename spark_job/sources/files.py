@@ -23,19 +23,19 @@ import logging
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_job import gcs
 from spark_job.errors import UserError
-from spark_job.row_errors import ORIGIN_COLUMNS, RowErrors, TaskPolicy
+from spark_job.formats.record_formats import CSV_OPTIONS
+from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors, TaskPolicy
 from spark_job.sources.base import SourceReader, select_columns
 from spark_job.sources.file_datasource import group_files, load
 from spark_job.sources.file_reader import ReadPlan
-from spark_job.sources.input_files import InputFile, expand_all, local_path
 from spark_job.sources.parquet_rows import FooterRowCount
-from spark_job.sources.record_formats import CSV_OPTIONS
 from spark_job.sources.schema_inference import InputSchema, infer_schema, schema_from_ddl
 from spark_job.spec import ErrorHandling, FileFormat, GcsSource
+from spark_job.storage import gcs
+from spark_job.storage.input_files import InputFile, expand_all, local_path
 
-__all__ = ["FileSource", "LocalFileSource", "local_path"]
+__all__ = ["FileSource", "local_path"]
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,3 @@ class FileSource(SourceReader):
 
     def close(self) -> None:
         self.cancel()
-
-
-#: The former name of the local-only reader; FileSource reads local files the same way.
-LocalFileSource = FileSource

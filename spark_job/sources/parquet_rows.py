@@ -16,7 +16,7 @@ import uuid
 
 from pyspark.sql import SparkSession
 
-from spark_job.sources.input_files import InputFile, open_binary
+from spark_job.storage.input_files import InputFile, open_binary
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pyspark.sql import SparkSession
 from spark_job.errors import UserError
 from spark_job.sources import column_types as ct
 from spark_job.sources.file_reader import TFRECORD_FORMATS, FileSample, sample_file
-from spark_job.sources.input_files import InputFile
 from spark_job.spec import FileFormat
+from spark_job.storage.input_files import InputFile
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import BooleanType, StructField, StructType
 
-from spark_job.isolation import first_failure, isolate_rows
-from spark_job.results import ModelOutputError, result_spark_type, to_result_series
-from spark_job.row_errors import TaskErrors, TaskPolicy
+from spark_job.scoring.isolation import first_failure, isolate_rows
+from spark_job.scoring.results import ModelOutputError, result_spark_type, to_result_series
+from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
 # Models loaded in this Python process, by shipped name. Spark reuses Python workers

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from spark_job.row_errors import UNPARSEABLE
-from spark_job.sources import tfrecord
+from spark_job.formats import tfrecord
 from spark_job.spec import FileFormat
+
+#: The error kind of an instance that cannot be decoded (see spark_job/scoring/row_errors.py).
+UNPARSEABLE = "UNPARSEABLE"
 
 #: What a corrupt gzip stream raises (network errors are not among them: they fail the task).
 DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from spark_job.events import emit
+from spark_job.run.events import emit
 
 log = logging.getLogger(__name__)
 

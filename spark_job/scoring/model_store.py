@@ -10,7 +10,7 @@
   of ``MLFLOW_TRACKING_URI`` (and ``MLFLOW_REGISTRY_URI`` when the registry is elsewhere).
 
 The runner ships the local directory to executors with Spark's file distribution
-(:func:`spark_job.model.ship_model`), so executors never read the bucket or the registry.
+(:func:`spark_job.scoring.model.ship_model`), so executors never read the bucket or the registry.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from urllib.parse import urlparse
 
 from google.api_core import exceptions
 
-from spark_job import gcs
 from spark_job.errors import UserError
+from spark_job.storage import gcs
 
 FIELD = "model.uri"
 MLFLOW_SCHEMES = ("models", "runs")

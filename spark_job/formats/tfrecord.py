@@ -70,17 +70,6 @@ def iter_records(stream: IO[bytes]) -> Iterator[bytes | RecordError]:
         yield data
 
 
-def frame_record(data: bytes) -> bytes:
-    """``data`` framed as one TFRecord (the inverse of :func:`iter_records`)."""
-    length = struct.pack("<Q", len(data))
-    return (
-        length
-        + struct.pack("<I", masked_crc32c(length))
-        + data
-        + struct.pack("<I", masked_crc32c(data))
-    )
-
-
 # --------------------------------------------------------------------------- protobuf
 
 Value = bytes | float | int

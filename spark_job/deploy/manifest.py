@@ -27,11 +27,11 @@ from typing import Any
 
 import yaml
 
+from spark_job.deploy.manifest_schema import DNS_1035_LABEL, check_spark_application
 from spark_job.errors import UserError
-from spark_job.manifest_schema import DNS_1035_LABEL, check_spark_application
-from spark_job.quantity import spark_cores, spark_memory
-from spark_job.run_id import ENV_VAR as RUN_ID_ENV
+from spark_job.run.run_id import ENV_VAR as RUN_ID_ENV
 from spark_job.spec import JobSpec, parse_spec_text
+from spark_job.spec.quantity import spark_cores, spark_memory
 
 #: Must match the image's ``FROM spark:<version>-…`` (docker/Dockerfile; a test checks it).
 SPARK_VERSION = "4.1.1"
@@ -54,7 +54,7 @@ IMAGE_SPARK_CONF: dict[str, str] = {
     "spark.ui.prometheus.enabled": "true",
     "spark.metrics.conf": f"{IMAGE_CONF_DIR}/metrics.properties",
     "spark.ui.showConsoleProgress": "false",
-    "spark.python.daemon.module": "spark_job.worker_daemon",
+    "spark.python.daemon.module": "spark_job.scoring.worker_daemon",
 }
 JAVA_OPTIONS = f"-Dlog4j2.configurationFile={IMAGE_CONF_DIR}/log4j2.properties"
 #: Where a Prometheus that honours the usual pod annotations scrapes the driver (Spark's
@@ -234,7 +234,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from spark_job.job_name import validate_job_name
+    from spark_job.spec.job_name import validate_job_name
 
     args = _parser().parse_args(argv)
     try:

@@ -33,14 +33,14 @@ LOCAL_CONF: dict[str, str] = {
     "spark.driver.memory": "2g",
     # Workers forked from a daemon that has imported the model's libraries: see worker_daemon.
     # Local mode only by default: executors elsewhere need spark_job installed to run it.
-    "spark.python.daemon.module": "spark_job.worker_daemon",
+    "spark.python.daemon.module": "spark_job.scoring.worker_daemon",
 }
 
 
 log = logging.getLogger(__name__)
 
 #: Where ``make setup`` puts the jars of ``conf/jars.txt`` in a source checkout.
-CHECKOUT_JARS_DIR = Path(__file__).resolve().parent.parent / "jars"
+CHECKOUT_JARS_DIR = Path(__file__).resolve().parents[2] / "jars"
 #: A dummy OAuth token for emulators: with it the connector asks Google for none.
 EMULATOR_ACCESS_TOKEN = "emulator-token"
 

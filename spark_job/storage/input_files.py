@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 
 from google.api_core import exceptions
 
-from spark_job import gcs
 from spark_job.errors import UserError
+from spark_job.storage import gcs
 
 # Spark's convention: names starting with these are markers or hidden files, never data.
 HIDDEN_PREFIXES = ("_", ".")
@@ -67,7 +67,7 @@ def expand_local(uri: str, field: str) -> list[InputFile]:
 
 
 def expand_gcs(storage: Any, uri: str, field: str) -> list[InputFile]:
-    """Objects named by a ``gs://`` ``uri`` (see :func:`spark_job.gcs.expand_sized`)."""
+    """Objects named by a ``gs://`` ``uri`` (see :func:`spark_job.storage.gcs.expand_sized`)."""
     try:
         found = gcs.expand_sized(storage, uri)
     except ValueError as error:

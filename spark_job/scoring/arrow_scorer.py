@@ -1,6 +1,6 @@
 """Scoring Arrow batches: the model applied inside the task that reads or writes them.
 
-The pandas-UDF column (:func:`spark_job.model.prediction_column`) makes the JVM keep every
+The pandas-UDF column (:func:`spark_job.scoring.model.prediction_column`) makes the JVM keep every
 input row, send the features to Python, read the predictions back and join them to the rows
 before its own writer encodes them: per-row work in the JVM that costs more than the model
 for cheap models. :class:`ArrowScorer` instead maps Arrow batches to Arrow batches — input
@@ -34,9 +34,9 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from spark_job.model import load_shipped_model, model_input, score_batch
-from spark_job.results import result_spark_type
-from spark_job.row_errors import TaskErrors, TaskPolicy
+from spark_job.scoring.model import load_shipped_model, model_input, score_batch
+from spark_job.scoring.results import result_spark_type
+from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
 #: Feature types whose Arrow → pandas conversion matches Spark's for a pandas UDF.

@@ -11,22 +11,27 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import DateType
 
-from spark_job.batching import BatchSize
 from spark_job.errors import UserError
-from spark_job.lifecycle import checkpoint, wait_for_tasks_to_end
-from spark_job.model import ShippedModel, keep_predicted, prediction_column, ship_model
-from spark_job.model_libraries import preload_modules
-from spark_job.model_store import resolve_model
-from spark_job.partitioning import cluster_cores, spread
-from spark_job.progress import ProgressReporter
-from spark_job.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
-from spark_job.scoring import ArrowScorer, Scored, arrow_scoring_supported, scored_schema
+from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
+from spark_job.run.partitioning import cluster_cores, spread
+from spark_job.run.progress import ProgressReporter
+from spark_job.run.status import RunMeter
+from spark_job.scoring.arrow_scorer import (
+    ArrowScorer,
+    Scored,
+    arrow_scoring_supported,
+    scored_schema,
+)
+from spark_job.scoring.batching import BatchSize
+from spark_job.scoring.model import ShippedModel, keep_predicted, prediction_column, ship_model
+from spark_job.scoring.model_libraries import preload_modules
+from spark_job.scoring.model_store import resolve_model
+from spark_job.scoring.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
+from spark_job.scoring.warmup import WorkerWarmup, worker_environment
 from spark_job.sinks import OutputColumns, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
 from spark_job.spec import JobSpec
-from spark_job.status import RunMeter
-from spark_job.warmup import WorkerWarmup, worker_environment
 
 
 @dataclass
@@ -144,7 +149,7 @@ def run_job(
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
     ``meter`` receives seconds per stage and live row counters as the run goes (for the
     status of a run that fails or is stopped). After SIGTERM the run stops at its next
-    checkpoint (:func:`spark_job.lifecycle.checkpoint`), never publishing.
+    checkpoint (:func:`spark_job.run.lifecycle.checkpoint`), never publishing.
     """
     started = time.monotonic()
     meter = meter or RunMeter()

@@ -60,7 +60,5 @@ def spread(frame: DataFrame, cores: int) -> DataFrame:
     if partitions >= cores:
         log.info("input has %d partitions for %d cores: no repartitioning", partitions, cores)
         return frame
-    log.info(
-        "input has %d partitions for %d cores: repartitioning to %d", partitions, cores, cores
-    )
+    log.info("input has %d partitions for %d cores: repartitioning to %d", partitions, cores, cores)
     return frame.repartition(cores)

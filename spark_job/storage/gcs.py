@@ -2,7 +2,7 @@
 
 Spark reads ``gs://`` only through the gcs-connector jar, which is not always on the classpath;
 this module is what the job uses instead. Clients honour ``STORAGE_EMULATOR_HOST`` (see
-:func:`spark_job.bigquery.clients.storage_client`). Executors are handed the driver's emulator
+:func:`storage_client`). Executors are handed the driver's emulator
 host explicitly (:func:`client`), as their environment may lack it.
 
 Wildcards follow Cloud ML Engine's batch prediction: ``gs://b/dir/*`` is every object directly
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +60,6 @@ def client(emulator: str | None = None) -> Any:
     """A storage client; ``emulator`` (default: from the environment) selects an emulator."""
     if emulator and not os.environ.get("STORAGE_EMULATOR_HOST"):
         os.environ["STORAGE_EMULATOR_HOST"] = emulator
-    from spark_job.bigquery.clients import storage_client
-
     return storage_client()
 
 
@@ -112,11 +109,6 @@ def expand_sized(storage: Any, uri: str) -> list[tuple[GcsPath, int]]:
             return [(path, int(blob.size or 0))]
     folder = path.name if path.name.endswith("/") or not path.name else path.name + "/"
     return _listed(storage, GcsPath(path.bucket, folder), direct_only=True)
-
-
-def expand(storage: Any, uri: str) -> list[GcsPath]:
-    """Objects matched by ``uri`` (see :func:`expand_sized`)."""
-    return [p for p, _size in expand_sized(storage, uri)]
 
 
 def exists_prefix(storage: Any, path: GcsPath) -> bool:
@@ -201,6 +193,10 @@ def delete_prefix(storage: Any, path: GcsPath) -> int:
     return len(objects)
 
 
-def iter_names(paths: list[GcsPath]) -> Iterator[str]:
-    for path in paths:
-        yield path.uri
+def storage_client(project: str | None = None) -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
+    return storage.Client(project=project)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spark_job import gcs
+from spark_job.storage import gcs
 
 ROW_COUNTERS = ("rows_read", "rows_predicted", "rows_failed", "rows_written")
 
@@ -80,7 +80,7 @@ def status_document(
 ) -> dict[str, Any]:
     """The status JSON of a run that ended in ``state``.
 
-    ``result`` (a :class:`spark_job.runner.JobResult`) gives the final counts of a completed
+    ``result`` (a :class:`spark_job.run.runner.JobResult`) gives the final counts of a completed
     run; otherwise the ``meter``'s counters say how far the run got.
     """
     meter = meter or RunMeter()

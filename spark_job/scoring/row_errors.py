@@ -25,7 +25,6 @@ from pyspark.accumulators import Accumulator, AccumulatorParam
 from spark_job.errors import UserError
 from spark_job.spec import ErrorHandling, ErrorMode
 
-UNPARSEABLE = "UNPARSEABLE"
 WRONG_TYPE = "WRONG_TYPE"
 MODEL_ERROR = "MODEL_ERROR"
 
@@ -195,11 +194,6 @@ class TaskPolicy:
             return self.files[int(index)]
         except (IndexError, ValueError, TypeError):
             return None
-
-    def to_option(self) -> str:
-        """For a Spark data source, whose options are strings (the accumulator survives
-        pickling: tasks that unpickle it send their updates back to the driver)."""
-        return base64.b64encode(cloudpickle.dumps(self)).decode("ascii")
 
     @staticmethod
     def from_option(text: str) -> TaskPolicy:

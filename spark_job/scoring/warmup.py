@@ -5,7 +5,7 @@ BigQuery read session and plans the query; the executors sit idle. A cold Python
 spends seconds importing pandas, pyarrow, MLflow and the model's library and loading the model
 before its first batch. The warm-up runs one tiny task per task slot, in a background thread,
 as soon as the model is shipped: each task loads the model into its worker (the daemon has
-imported the libraries, see :mod:`spark_job.worker_daemon`). Spark reuses Python workers, so
+imported the libraries, see :mod:`spark_job.scoring.worker_daemon`). Spark reuses Python workers, so
 the job's tasks find the model loaded.
 
 The warm-up only saves time: if it fails, the job's own tasks load the model and report any
@@ -23,8 +23,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from spark_job.model import load_shipped_model
-from spark_job.worker_daemon import PRELOAD_ENV
+from spark_job.scoring.model import load_shipped_model
+from spark_job.scoring.worker_daemon import PRELOAD_ENV
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spark_job.results import ModelOutputError, to_result_series
-from spark_job.row_errors import (
+from spark_job.scoring.results import ModelOutputError, to_result_series
+from spark_job.scoring.row_errors import (
     MODEL_ERROR,
     InstanceFailedError,
     TaskErrors,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from spark_job import avro_types
+from spark_job.formats import avro_types
 from spark_job.spec import FileFormat
 
 EXTENSIONS = {
@@ -139,7 +139,7 @@ def _write_row_group(writer: Any, table: pa.Table) -> None:
 def write_avro(
     batches: Iterator[pa.RecordBatch], avro_schema: dict[str, Any], path: str, codec: str
 ) -> int:
-    """Write ``batches`` as records of ``avro_schema`` (see :mod:`spark_job.avro_types`)."""
+    """Write ``batches`` as records of ``avro_schema`` (see :mod:`spark_job.formats.avro_types`)."""
     import fastavro
 
     parsed = fastavro.parse_schema(avro_schema)

@@ -1,0 +1,270 @@
+"""The job spec: Merlin's ``PredictionJob`` YAML plus spark_job's extensions.
+
+Parsing follows the proto3 JSON mapping: every field may be spelt in camelCase or
+snake_case, enums are given by name. Validation is strict and happens before any
+SparkSession starts; every problem raises :class:`~spark_job.errors.UserError` whose
+message names the field path, e.g. ``bigquerySink.save_mode``.
+
+Example::
+
+    spec = load_spec("conf/examples/iris.yaml")
+    spec.source.features   # ['sepal_length', ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spark_job.errors import UserError
+from spark_job.spec.fields import (
+    Rule,
+    enum_parser,
+    integer_parser,
+    parse_cpu_quantity,
+    parse_memory_quantity,
+    parse_message,
+    parse_non_empty_string,
+    parse_options,
+    parse_ratio,
+    parse_string,
+    parse_string_list,
+    snake_to_camel,
+    unsupported,
+)
+from spark_job.spec.types import (
+    SINK_FILE_FORMATS,
+    BigQuerySink,
+    BigQuerySource,
+    ErrorHandling,
+    ErrorMode,
+    FileFormat,
+    GcsSink,
+    GcsSource,
+    JobSpec,
+    ModelResult,
+    ModelSpec,
+    ModelType,
+    Resources,
+    ResultType,
+    SaveMode,
+    Sink,
+    Source,
+)
+
+
+def _bigquery_source(raw: Any, path: str) -> BigQuerySource:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "table": Rule(parse_non_empty_string, required=True),
+            "features": Rule(parse_string_list),
+            "passthrough": Rule(parse_string_list),
+            "options": Rule(parse_options),
+        },
+    )
+    return BigQuerySource(**values)
+
+
+def _gcs_source(raw: Any, path: str) -> GcsSource:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "format": Rule(enum_parser(FileFormat), required=True),
+            "uri": Rule(parse_non_empty_string),
+            "uris": Rule(parse_string_list),
+            "features": Rule(parse_string_list),
+            "passthrough": Rule(parse_string_list),
+            "options": Rule(parse_options),
+        },
+    )
+    uris = ([values.pop("uri")] if "uri" in values else []) + values.pop("uris", [])
+    if not uris:
+        raise UserError(f"{path}.uri: required field is missing (give 'uri' or 'uris').")
+    return GcsSource(uris=uris, **values)
+
+
+def _model_result(raw: Any, path: str) -> ModelResult:
+    values = parse_message(
+        raw,
+        path,
+        {"type": Rule(enum_parser(ResultType)), "item_type": Rule(enum_parser(ResultType))},
+    )
+    result = ModelResult(**values)
+    if result.type is ResultType.ARRAY:
+        if result.item_type is None:
+            raise UserError(f"{path}.itemType: required when {path}.type is ARRAY.")
+        if result.item_type is ResultType.ARRAY:
+            raise UserError(f"{path}.itemType: nested arrays are not supported.")
+    return result
+
+
+def _model(raw: Any, path: str) -> ModelSpec:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "type": Rule(enum_parser(ModelType)),
+            "uri": Rule(parse_non_empty_string, required=True),
+            "result": Rule(_model_result),
+            "options": Rule(parse_options),
+        },
+    )
+    return ModelSpec(**values)
+
+
+def _column_name(value: Any, path: str) -> str:
+    return parse_non_empty_string(value, path)
+
+
+def _bigquery_sink(raw: Any, path: str) -> BigQuerySink:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "table": Rule(parse_non_empty_string, required=True),
+            "staging_bucket": Rule(parse_non_empty_string),
+            "result_column": Rule(_column_name),
+            "save_mode": Rule(enum_parser(SaveMode)),
+            "options": Rule(parse_options),
+        },
+    )
+    return BigQuerySink(**values)
+
+
+def _gcs_sink(raw: Any, path: str) -> GcsSink:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "format": Rule(enum_parser(FileFormat), required=True),
+            "uri": Rule(parse_non_empty_string, required=True),
+            "result_column": Rule(_column_name),
+            "save_mode": Rule(enum_parser(SaveMode)),
+            "options": Rule(parse_options),
+        },
+    )
+    if values["format"] not in SINK_FILE_FORMATS:
+        allowed = ", ".join(f.value for f in SINK_FILE_FORMATS)
+        raise UserError(
+            f"{path}.format: {values['format'].value} cannot be written; use {allowed}."
+        )
+    return GcsSink(**values)
+
+
+def _error_handling(raw: Any, path: str) -> ErrorHandling:
+    values = parse_message(
+        raw, path, {"mode": Rule(enum_parser(ErrorMode)), "max_error_ratio": Rule(parse_ratio)}
+    )
+    return ErrorHandling(**values)
+
+
+def _resources(raw: Any, path: str) -> Resources:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "driver_cpu_request": Rule(parse_cpu_quantity),
+            "driver_memory_request": Rule(parse_memory_quantity),
+            "executor_cpu_request": Rule(parse_cpu_quantity),
+            "executor_memory_request": Rule(parse_memory_quantity),
+            "executor_replica": Rule(integer_parser(1)),
+            "max_worker_count": Rule(integer_parser(1)),
+        },
+    )
+    resources = Resources(**values)
+    maximum = resources.max_worker_count
+    if maximum is not None and maximum < resources.executor_replica:
+        raise UserError(
+            f"{path}.maxWorkerCount: {maximum} is less than {path}.executor_replica"
+            f" ({resources.executor_replica}); the maximum number of executors must be at least"
+            " the initial number."
+        )
+    return resources
+
+
+_SOURCES = ("bigquery_source", "gcs_source", "maxcompute_source")
+_SINKS = ("bigquery_sink", "gcs_sink", "maxcompute_sink")
+
+_TOP_LEVEL: dict[str, Rule] = {
+    "kind": Rule(parse_string),
+    "version": Rule(parse_string),
+    "name": Rule(parse_string),
+    "bigquery_source": Rule(_bigquery_source),
+    "gcs_source": Rule(_gcs_source),
+    "maxcompute_source": Rule(unsupported("maxComputeSource")),
+    "model": Rule(_model, required=True),
+    "bigquery_sink": Rule(_bigquery_sink),
+    "gcs_sink": Rule(_gcs_sink),
+    "maxcompute_sink": Rule(unsupported("maxComputeSink")),
+    "error_handling": Rule(_error_handling),
+    "resources": Rule(_resources),
+}
+
+
+def _exactly_one(values: dict[str, Any], names: tuple[str, ...], what: str) -> Any:
+    given = [name for name in names if name in values]
+    spelled = " or ".join(snake_to_camel(n) for n in names[:2])
+    if not given:
+        raise UserError(f"spec: no {what} given; add {spelled}.")
+    if len(given) > 1:
+        both = " and ".join(snake_to_camel(n) for n in given)
+        raise UserError(f"spec: exactly one {what} is allowed, got {both}.")
+    return values[given[0]]
+
+
+def _check_columns(source: Source, sink: Sink, source_field: str, sink_field: str) -> None:
+    overlap = sorted(set(source.features) & set(source.passthrough))
+    if overlap:
+        raise UserError(
+            f"{source_field}.passthrough: {', '.join(overlap)} also listed in features; a column"
+            " is either given to the model or passed through."
+        )
+    if sink.result_column in (*source.features, *source.passthrough):
+        raise UserError(
+            f"{sink_field}.result_column: '{sink.result_column}' is also an input column;"
+            " choose another name."
+        )
+
+
+def parse_spec(document: Any) -> JobSpec:
+    """Validate a parsed YAML document and return the :class:`JobSpec`."""
+    values = parse_message(document, "", _TOP_LEVEL)
+    source = _exactly_one(values, _SOURCES, "source")
+    sink = _exactly_one(values, _SINKS, "sink")
+    kind = values.get("kind", "PredictionJob")
+    if kind != "PredictionJob":
+        raise UserError(f"kind: '{kind}' is not supported; use PredictionJob.")
+    spec = JobSpec(
+        source=source,
+        model=values["model"],
+        sink=sink,
+        kind=kind,
+        version=values.get("version", "v1"),
+        name=values.get("name", ""),
+        error_handling=values.get("error_handling", ErrorHandling()),
+        resources=values.get("resources", Resources()),
+    )
+    _check_columns(spec.source, spec.sink, spec.source_field, spec.sink_field)
+    return spec
+
+
+def parse_spec_text(text: str, origin: str = "spec") -> JobSpec:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UserError(f"{origin}: not valid YAML: {error}") from None
+    return parse_spec(document)
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    """Read and validate the spec file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"--spec-path: cannot read {path}: {error.strerror}") from None
+    return parse_spec_text(text, str(path))

@@ -1,0 +1,147 @@
+"""The job spec's values: enums and frozen dataclasses, as ``load_spec`` returns them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ResultType(str, enum.Enum):
+    DOUBLE = "DOUBLE"
+    FLOAT = "FLOAT"
+    INTEGER = "INTEGER"
+    LONG = "LONG"
+    STRING = "STRING"
+    ARRAY = "ARRAY"
+
+
+class ModelType(str, enum.Enum):
+    XGBOOST = "XGBOOST"
+    TENSORFLOW = "TENSORFLOW"
+    SKLEARN = "SKLEARN"
+    PYTORCH = "PYTORCH"
+    ONNX = "ONNX"
+    PYFUNC = "PYFUNC"
+    PYFUNC_V2 = "PYFUNC_V2"
+
+
+class FileFormat(str, enum.Enum):
+    CSV = "CSV"
+    PARQUET = "PARQUET"
+    AVRO = "AVRO"
+    JSON = "JSON"
+    TFRECORD = "TFRECORD"
+    TFRECORD_GZIP = "TFRECORD_GZIP"
+
+
+class SaveMode(str, enum.Enum):
+    ERRORIFEXISTS = "ERRORIFEXISTS"
+    OVERWRITE = "OVERWRITE"
+    APPEND = "APPEND"
+    IGNORE = "IGNORE"
+    ERROR = "ERROR"
+
+    @property
+    def fails_if_exists(self) -> bool:
+        return self in (SaveMode.ERRORIFEXISTS, SaveMode.ERROR)
+
+
+class ErrorMode(str, enum.Enum):
+    FAIL_FAST = "FAIL_FAST"
+    RECORD_AND_CONTINUE = "RECORD_AND_CONTINUE"
+
+
+SINK_FILE_FORMATS = (FileFormat.JSON, FileFormat.PARQUET, FileFormat.CSV, FileFormat.AVRO)
+
+
+@dataclass(frozen=True)
+class BigQuerySource:
+    table: str
+    features: list[str] = field(default_factory=list)
+    passthrough: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GcsSource:
+    format: FileFormat
+    uris: list[str]
+    features: list[str] = field(default_factory=list)
+    passthrough: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+Source = BigQuerySource | GcsSource
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    type: ResultType = ResultType.DOUBLE
+    item_type: ResultType | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    uri: str
+    type: ModelType = ModelType.PYFUNC_V2
+    result: ModelResult = field(default_factory=ModelResult)
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BigQuerySink:
+    table: str
+    staging_bucket: str | None = None
+    result_column: str = "prediction"
+    save_mode: SaveMode = SaveMode.ERRORIFEXISTS
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GcsSink:
+    format: FileFormat
+    uri: str
+    result_column: str = "prediction"
+    save_mode: SaveMode = SaveMode.ERRORIFEXISTS
+    options: dict[str, str] = field(default_factory=dict)
+
+
+Sink = BigQuerySink | GcsSink
+
+
+@dataclass(frozen=True)
+class ErrorHandling:
+    mode: ErrorMode = ErrorMode.FAIL_FAST
+    max_error_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resource requests, with the seed's names and defaults (quantities as Kubernetes strings)."""
+
+    driver_cpu_request: str = "2"
+    driver_memory_request: str = "2Gi"
+    executor_cpu_request: str = "2"
+    executor_memory_request: str = "2Gi"
+    executor_replica: int = 3
+    max_worker_count: int | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    source: Source
+    model: ModelSpec
+    sink: Sink
+    kind: str = "PredictionJob"
+    version: str = "v1"
+    name: str = ""
+    error_handling: ErrorHandling = field(default_factory=ErrorHandling)
+    resources: Resources = field(default_factory=Resources)
+
+    @property
+    def source_field(self) -> str:
+        return "bigquerySource" if isinstance(self.source, BigQuerySource) else "gcsSource"
+
+    @property
+    def sink_field(self) -> str:
+        return "bigquerySink" if isinstance(self.sink, BigQuerySink) else "gcsSink"
