@@ -21,7 +21,9 @@ run-files: setup
 	$(PY) -m examples.files_job
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests/unit tests/test_layout.py tests/test_spec.py tests/test_versions.py
+	$(PY) -m pytest -q tests --ignore=tests/unit \
+		--ignore=tests/test_layout.py --ignore=tests/test_spec.py --ignore=tests/test_versions.py
 
 lint: setup
 	$(PY) -m ruff check spark_job tests benchmarks examples
