@@ -121,6 +121,9 @@ def _run(args: argparse.Namespace) -> int:
         from spark_job.spec import load_spec
 
         spec = load_spec(args.spec_path)
+        from spark_job.run.preflight import preflight
+
+        preflight(spec, args.job_name, run_id)
         from spark_job.run.runner import run_job
         from spark_job.run.session import build_session
 

@@ -74,6 +74,28 @@ def test_bad_spec_exits_2_before_spark_starts(tmp_path: Path) -> None:
     assert "SparkContext" not in proc.stderr
 
 
+def test_bad_options_exit_2_before_spark_starts(tmp_path: Path) -> None:
+    """Options the job reads itself are checked before the SparkSession: one rule for booleans,
+    the field named, no Spark started."""
+    spec = tmp_path / "options.yaml"
+    spec.write_text(
+        "bigquerySource: {table: p.d.t}\nmodel: {uri: /m}\n"
+        "bigquerySink: {table: p.d.out, staging_bucket: b, options: {allowFieldAddition: maybe}}\n"
+    )
+    proc = run_cli("--job-name", "options", "--spec-path", str(spec), "--local")
+    assert_user_error(
+        proc, "bigquerySink.options.allowFieldAddition: expected true or false, got 'maybe'."
+    )
+    assert "SparkContext" not in proc.stderr and "log4j" not in proc.stderr
+    spec.write_text(
+        "gcsSource: {format: CSV, uri: /in, options: {header: yes please}}\nmodel: {uri: /m}\n"
+        "gcsSink: {format: JSON, uri: /out}\n"
+    )
+    proc = run_cli("--job-name", "options", "--spec-path", str(spec), "--local")
+    assert_user_error(proc, "gcsSource.options.header: expected true or false, got 'yes please'.")
+    assert "log4j" not in proc.stderr
+
+
 def test_missing_spec_file_and_arguments(tmp_path: Path) -> None:
     assert_user_error(
         run_cli("--job-name", "x", "--spec-path", str(tmp_path / "nope.yaml")),

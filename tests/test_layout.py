@@ -94,3 +94,12 @@ def test_formats_have_no_spark_imports() -> None:
     spark = [str(p.name) for p in (PACKAGE / "formats").glob("*.py")
              if "pyspark" in p.read_text()]  # fmt: skip
     assert not spark
+
+
+def test_every_module_imports() -> None:
+    """Each module on its own (dev tooling included), as a worker or spark-submit imports it."""
+    import importlib
+
+    for name in sorted(_graph()):
+        if name != "spark_job.__main__":
+            importlib.import_module(name)

@@ -52,17 +52,23 @@ def connector_available(spark: SparkSession) -> bool:
     return jvm_data_source_available(spark, CONNECTOR_FORMAT)
 
 
+def check_engine(options: dict[str, str], field: str) -> str:
+    """``options['engine']`` normalised, or UserError naming ``field.options.engine``."""
+    wanted = options.get("engine", "auto").strip().lower()
+    if wanted not in ENGINES:
+        raise UserError(
+            f"{field}.options.engine: '{options['engine']}' is not one of {', '.join(ENGINES)}."
+        )
+    return wanted
+
+
 def choose_engine(spark: SparkSession, options: dict[str, str], field: str) -> str:
     """The engine named by ``options['engine']``; ``field`` (e.g. ``bigquerySource``) for errors.
 
     >>> choose_engine(spark, {"engine": "storage-api"}, "bigquerySource")
     'storage-api'
     """
-    wanted = options.get("engine", "auto").strip().lower()
-    if wanted not in ENGINES:
-        raise UserError(
-            f"{field}.options.engine: '{options['engine']}' is not one of {', '.join(ENGINES)}."
-        )
+    wanted = check_engine(options, field)
     if wanted == "auto":
         wanted = CONNECTOR if connector_available(spark) else STORAGE_API
         log.info("%s: BigQuery engine %s (auto)", field, wanted)

@@ -24,6 +24,7 @@ from google.api_core import exceptions
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
+from spark_job.spec import option_flag
 
 PARTITION_TYPES = ("DAY", "HOUR", "MONTH", "YEAR")
 CREATE_DISPOSITIONS = ("CREATE_IF_NEEDED", "CREATE_NEVER")
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 
 #: The retry of job inserts and polls (403 rateLimitExceeded included, as everywhere).
 LOAD_RETRY = TRANSIENT_RETRY
-
-
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "1", "yes")
 
 
 def load_job_id(job_name: str, run_id: str, attempt: int = 0) -> str:
@@ -138,8 +135,8 @@ class TableOptions:
             partition_type=partition_type,
             partition_expiration_ms=int(expiration) if expiration else None,
             clustered_fields=clustered,
-            allow_field_addition=_is_true(options.get("allowFieldAddition")),
-            allow_field_relaxation=_is_true(options.get("allowFieldRelaxation")),
+            allow_field_addition=option_flag(options, "allowFieldAddition", False, field),
+            allow_field_relaxation=option_flag(options, "allowFieldRelaxation", False, field),
         )
 
     def check_columns(self, columns: list[str], field: str) -> None:

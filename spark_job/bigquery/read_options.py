@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from spark_job.bigquery.types import BIGNUMERIC_DEFAULT, TypeOptions
 from spark_job.errors import UserError
+from spark_job.spec import option_flag
 
 DATA_FORMATS = ("ARROW", "AVRO")
 
@@ -37,13 +38,7 @@ KNOWN = frozenset(
 
 
 def _flag(options: dict[str, str], key: str, default: bool, field: str) -> bool:
-    text = options.get(key)
-    if text is None:
-        return default
-    value = text.strip().lower()
-    if value not in ("true", "false"):
-        raise UserError(f"{field}.options.{key}: expected true or false, got '{text}'.")
-    return value == "true"
+    return option_flag(options, key, default, f"{field}.options")
 
 
 def _positive(options: dict[str, str], key: str, field: str) -> int | None:

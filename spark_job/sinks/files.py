@@ -20,7 +20,7 @@ from spark_job.scoring.arrow_scorer import Scored
 from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import OutputColumns, SinkWriter
 from spark_job.sinks.partition_files import StageTarget, stage_partitions, write_empty
-from spark_job.spec import FileFormat, GcsSink, SaveMode
+from spark_job.spec import FileFormat, GcsSink, SaveMode, option_flag
 from spark_job.storage.input_files import local_path
 
 RESULTS_PREFIX = "prediction.results"
@@ -40,7 +40,7 @@ def output_exists(path: Path) -> bool:
 
 
 def include_features(spec: GcsSink) -> bool:
-    return spec.options.get("includeFeatures", "true").strip().lower() != "false"
+    return option_flag(spec.options, "includeFeatures", True, "gcsSink.options")
 
 
 def output_frame(predictions: DataFrame, columns: OutputColumns, spec: GcsSink) -> DataFrame:

@@ -35,6 +35,9 @@ class SourceReader(ABC):
     @abstractmethod
     def read(self, spark: SparkSession) -> DataFrame: ...
 
+    def check_options(self) -> None:  # noqa: B027 - a source without options of its own
+        """Raise UserError for a bad option; runs on the driver before any SparkSession."""
+
     def expected_rows(self) -> int | None:
         """The rows the source expects to produce, once known (progress asks repeatedly)."""
         return self.estimated_rows

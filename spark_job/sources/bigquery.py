@@ -18,6 +18,7 @@ from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import (
     CONNECTOR,
     CONNECTOR_FORMAT,
+    check_engine,
     choose_engine,
     connector_missing_error,
     connector_options,
@@ -72,6 +73,10 @@ class BigQueryTableSource(SourceReader):
         self._temporary_table: TableId | None = None
         #: The storage-api engine's read session once ``read`` made it (streams, format).
         self.session: SessionHandle | None = None
+
+    def check_options(self) -> None:
+        check_engine(self.options, FIELD)
+        ReadOptions.parse(self.options, FIELD)
 
     @property
     def client(self) -> Any:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from spark_job.formats import avro_types
 from spark_job.formats.record_formats import (
     DECOMPRESSION_ERRORS,
+    UNPARSEABLE,
     CsvDialect,
     Problem,
     iter_items,
@@ -22,7 +23,6 @@ from spark_job.formats.record_formats import (
 from spark_job.scoring.row_errors import (
     ORIGIN_FILE,
     ORIGIN_LINE,
-    UNPARSEABLE,
     WRONG_TYPE,
     BadInputError,
     TaskErrors,

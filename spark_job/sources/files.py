@@ -31,7 +31,7 @@ from spark_job.sources.file_datasource import group_files, load
 from spark_job.sources.file_reader import ReadPlan
 from spark_job.sources.parquet_rows import FooterRowCount
 from spark_job.sources.schema_inference import InputSchema, infer_schema, schema_from_ddl
-from spark_job.spec import ErrorHandling, FileFormat, GcsSource
+from spark_job.spec import ErrorHandling, FileFormat, GcsSource, option_flag
 from spark_job.storage import gcs
 from spark_job.storage.input_files import InputFile, expand_all, local_path
 
@@ -105,6 +105,16 @@ class FileSource(SourceReader):
             return False
         return not remote or has_gcs_connector(spark)
 
+    def check_options(self) -> None:
+        """The Python reader's options, when it is sure to read (with Spark's readers the
+        options are Spark's own, checked by Spark)."""
+        if self.reader == PYTHON or (
+            self.reader == AUTO and self.spec.format is not FileFormat.PARQUET
+        ):
+            options = self._options()
+            for key in ("samplingRows", "samplingFiles", "maxPartitionBytes", "batchRows"):
+                self._int_option(options, key)
+
     # ------------------------------------------------------------------ Spark's readers
     def _read_with_spark(self, spark: SparkSession, files: list[InputFile]) -> DataFrame:
         options = {k: v for k, v in self.spec.options.items() if k not in ("reader", "schema")}
@@ -133,7 +143,10 @@ class FileSource(SourceReader):
                     f" reader; allowed: {names}. (With options.reader: spark, local PARQUET, CSV"
                     " and JSON files are read by Spark with its own options.)"
                 )
-        return {**allowed, **self.spec.options}
+        merged = {**allowed, **self.spec.options}
+        if self.spec.format is FileFormat.CSV:
+            option_flag(merged, "header", True, f"{self.field}.options")
+        return merged
 
     def _int_option(self, options: dict[str, str], key: str) -> int:
         try:
@@ -165,7 +178,7 @@ class FileSource(SourceReader):
     def _read_with_python(self, spark: SparkSession, files: list[InputFile]) -> DataFrame:
         options = self._options()
         found = self._input_schema(spark, files, options)
-        if options.get("inferSchema", "true").strip().lower() == "false":  # CSV: all text
+        if not option_flag(options, "inferSchema", True, f"{self.field}.options"):  # CSV: text
             text = pa.schema([pa.field(name, pa.string()) for name in found.schema.names])
             found = InputSchema(text, found.list_width, found.json_columns)
         available = found.schema.names

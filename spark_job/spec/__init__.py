@@ -4,7 +4,7 @@ Parsed and validated before any SparkSession starts (``parse.py``), into the fro
 ``types.py``; every problem is a :class:`~spark_job.errors.UserError` naming the field path.
 """
 
-from spark_job.spec.fields import camel_to_snake, snake_to_camel
+from spark_job.spec.fields import camel_to_snake, option_flag, snake_to_camel
 from spark_job.spec.parse import load_spec, parse_spec, parse_spec_text
 from spark_job.spec.types import (
     SINK_FILE_FORMATS,
@@ -30,5 +30,5 @@ __all__ = [
     "SINK_FILE_FORMATS", "BigQuerySink", "BigQuerySource", "ErrorHandling", "ErrorMode",
     "FileFormat", "GcsSink", "GcsSource", "JobSpec", "ModelResult", "ModelSpec", "ModelType",
     "Resources", "ResultType", "SaveMode", "Sink", "Source", "camel_to_snake", "load_spec",
-    "parse_spec", "parse_spec_text", "snake_to_camel",
+    "option_flag", "parse_spec", "parse_spec_text", "snake_to_camel",
 ]  # fmt: skip

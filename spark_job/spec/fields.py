@@ -173,3 +173,16 @@ def unsupported(what: str) -> Parser:
         raise UserError(f"{path}: {what} is not supported by spark_job.")
 
     return parse
+
+
+def option_flag(options: Mapping[str, str], key: str, default: bool, field: str) -> bool:
+    """The boolean option ``key``: ``true`` or ``false`` (any case), else an error naming
+    ``field.key`` (``field`` is e.g. ``bigquerySink.options``). The one rule for every
+    boolean option the job reads itself; YAML booleans arrive here as ``true``/``false``."""
+    text = options.get(key)
+    if text is None:
+        return default
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise UserError(f"{field}.{key}: expected true or false, got '{text}'.")
+    return value == "true"

@@ -1,0 +1,19 @@
+"""What the job checks before a SparkSession starts: a user error there costs no cluster time.
+
+The sink and source are built from the spec — table ids, buckets, output folders, the job name
+a BigQuery load job is named after, every option the job reads itself — exactly as the runner
+builds them later; what needs Spark or a service (the SaveMode against the existing output,
+the connector on the class path, the input's schema) comes after, in the runner.
+"""
+
+from __future__ import annotations
+
+from spark_job.sinks import open_sink
+from spark_job.sources import open_source
+from spark_job.spec import JobSpec
+
+
+def preflight(spec: JobSpec, job_name: str, run_id: str) -> None:
+    """Raise UserError for anything wrong in ``spec`` that can be told without Spark."""
+    open_sink(spec, job_name, run_id)
+    open_source(spec).check_options()
