@@ -13,11 +13,8 @@ parallel streams outrun its per-row costs (Arrow to Spark rows), below 1 they do
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -94,37 +91,27 @@ def run(rows: int = 1_000_000) -> dict[str, Any]:
     """Start emulators, create a ``rows``-row table, and measure both readers (median of 3)."""
     from pyspark.sql import SparkSession
 
-    from spark_job.dev.emulators import Emulators
+    from spark_job.dev.emulators import exported_emulators
     from spark_job.run.session import build_session
 
-    root = Path(tempfile.mkdtemp(prefix="bench_bigquery_read_"))
-    emulators = Emulators(project=PROJECT, gcs_root=root / "gcs").start(log_dir=root)
-    saved = {key: os.environ.get(key) for key in emulators.environment}
-    os.environ.update(emulators.environment)
-    own_session = SparkSession.getActiveSession() is None
-    spark = build_session("bench-bigquery-read", local=True, master="local[2]")
-    try:
-        create_table(rows, root / "gcs")
-        streams = max(1, spark.sparkContext.defaultParallelism)
-        read_with_engine(spark, streams)  # warm-up: Python workers, JIT, emulator caches
-        engine, direct = [], []
-        for _ in range(REPETITIONS):
-            handle, seconds = read_with_engine(spark, streams)
-            engine.append(seconds)
-            read, seconds = read_directly(handle)
-            if read != rows:
-                raise RuntimeError(f"the direct reader read {read} rows of {rows}")
-            direct.append(seconds)
-    finally:
-        if own_session:
-            spark.stop()
-        emulators.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with exported_emulators(PROJECT, "bench_bigquery_read_") as emulators:
+        own_session = SparkSession.getActiveSession() is None
+        spark = build_session("bench-bigquery-read", local=True, master="local[2]")
+        try:
+            create_table(rows, emulators.gcs_root)
+            streams = max(1, spark.sparkContext.defaultParallelism)
+            read_with_engine(spark, streams)  # warm-up: Python workers, JIT, emulator caches
+            engine, direct = [], []
+            for _ in range(REPETITIONS):
+                handle, seconds = read_with_engine(spark, streams)
+                engine.append(seconds)
+                read, seconds = read_directly(handle)
+                if read != rows:
+                    raise RuntimeError(f"the direct reader read {read} rows of {rows}")
+                direct.append(seconds)
+        finally:
+            if own_session:
+                spark.stop()
     engine_rate = rows / statistics.median(engine)
     direct_rate = rows / statistics.median(direct)
     return {

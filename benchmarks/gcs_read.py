@@ -11,13 +11,9 @@ Skipped (``None``) when the GCS connector jar is not in jars/.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 PROJECT = "bench-project"
@@ -61,34 +57,24 @@ def read_seconds(spark: Any, reader: str) -> float:
 
 
 def run(rows: int = 2_000_000) -> dict[str, Any] | None:
-    from spark_job.dev.emulators import Emulators
+    from spark_job.dev.emulators import exported_emulators
     from spark_job.run.session import build_session
     from spark_job.sources.files import has_gcs_connector
 
-    root = Path(tempfile.mkdtemp(prefix="bench_gcs_read_"))
-    emulators = Emulators(project=PROJECT, gcs_root=root / "gcs").start(log_dir=root)
-    saved = {key: os.environ.get(key) for key in emulators.environment}
-    os.environ.update(emulators.environment)
-    spark = build_session("bench-gcs-read", local=True, master="local[2]")
-    try:
-        if not has_gcs_connector(spark):
-            return None
-        upload_inputs(rows)
-        seconds: dict[str, list[float]] = {"spark": [], "python": []}
-        for reader in seconds:  # warm-up: JIT, Python workers
-            read_seconds(spark, reader)
-        for _ in range(REPETITIONS):
-            for reader, runs in seconds.items():
-                runs.append(read_seconds(spark, reader))
-    finally:
-        spark.stop()
-        emulators.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with exported_emulators(PROJECT, "bench_gcs_read_"):
+        spark = build_session("bench-gcs-read", local=True, master="local[2]")
+        try:
+            if not has_gcs_connector(spark):
+                return None
+            upload_inputs(rows)
+            seconds: dict[str, list[float]] = {"spark": [], "python": []}
+            for reader in seconds:  # warm-up: JIT, Python workers
+                read_seconds(spark, reader)
+            for _ in range(REPETITIONS):
+                for reader, runs in seconds.items():
+                    runs.append(read_seconds(spark, reader))
+        finally:
+            spark.stop()
     spark_rate = rows / statistics.median(seconds["spark"])
     python_rate = rows / statistics.median(seconds["python"])
     return {

@@ -10,13 +10,11 @@ storage-api engine) and logs which one read and which one wrote.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from examples.iris_model import FEATURES, KEY, flowers, train_model
-from spark_job.dev.emulators import Emulators
+from spark_job.dev.emulators import exported_emulators
 
 EXAMPLE_DIR = Path("build/example-bigquery")
 SPEC = Path("conf/examples/iris_bigquery.yaml")
@@ -74,23 +72,16 @@ def show_results() -> None:
 def main() -> int:
     from spark_job.main import main as run_job
 
-    root = Path(tempfile.mkdtemp(prefix="spark_job_example_"))
     print("example: starting the BigQuery and GCS emulators", flush=True)
-    emulators = Emulators(project=PROJECT, gcs_root=root / "gcs").start(log_dir=root)
-    try:
-        os.environ.update(emulators.environment)
+    with exported_emulators(PROJECT, "spark_job_example_"):
         loaded = load_flowers()
-        print(
-            f"example: {loaded} rows in {SOURCE}, model in {EXAMPLE_DIR / 'model'}, spec {SPEC}",
-            flush=True,
-        )
+        print(f"example: {loaded} rows in {SOURCE}, model in {EXAMPLE_DIR / 'model'},"
+              f" spec {SPEC}", flush=True)  # fmt: skip
         code = run_job(["--job-name", "iris_bigquery", "--spec-path", str(SPEC), "--local"])
         if code == 0:
             show_results()
-        return code
-    finally:
-        emulators.stop()
-        print("example: emulators stopped", flush=True)
+    print("example: emulators stopped", flush=True)
+    return code
 
 
 if __name__ == "__main__":

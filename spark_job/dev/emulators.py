@@ -19,7 +19,9 @@ serves a TLS port with a certificate made at start (see ``tls.py``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +163,26 @@ class Emulators:
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+
+
+@contextlib.contextmanager
+def exported_emulators(project: str, prefix: str = "spark_job_emulators_") -> Iterator[Emulators]:
+    """Emulators running under a new temporary root, their variables in ``os.environ`` (as a
+    user's exports would be); on exit both stop, the variables are restored, the root removed."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    emulators = Emulators(project=project, gcs_root=root / "gcs").start(log_dir=root)
+    saved = {key: os.environ.get(key) for key in emulators.environment}
+    os.environ.update(emulators.environment)
+    try:
+        yield emulators
+    finally:
+        emulators.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def export_lines(environment: dict[str, str]) -> str:
