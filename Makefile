@@ -22,7 +22,7 @@ run-files: setup
 
 test: setup
 	$(PY) -m pytest -q tests/unit tests/test_layout.py tests/test_spec.py tests/test_versions.py
-	$(PY) -m pytest -q tests --ignore=tests/unit \
+	$(PY) -m pytest -q --durations=15 tests --ignore=tests/unit \
 		--ignore=tests/test_layout.py --ignore=tests/test_spec.py --ignore=tests/test_versions.py
 
 lint: setup
