@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec_path)
         from spark_job.run.preflight import preflight
 
-        preflight(spec, args.job_name, run_id)
+        sink, source = preflight(spec, args.job_name, run_id)
         from spark_job.run.runner import run_job
         from spark_job.run.session import build_session
 
@@ -134,7 +134,10 @@ def _run(args: argparse.Namespace) -> int:
         application_id = spark.sparkContext.applicationId
         meter.end()
         lifecycle.state("RUNNING", spark_application_id=application_id)
-        result = run_job(spark, spec, args.job_name, run_id, args.progress_interval, meter)
+        result = run_job(
+            spark, spec, args.job_name, run_id, args.progress_interval, meter,
+            sink=sink, source=source,
+        )  # fmt: skip
     except BaseException as error:
         if terminating():
             lifecycle.state("TERMINATED", error="stopped by SIGTERM")

@@ -30,22 +30,13 @@ EMULATOR_PROJECT = "test-project"
 
 
 @pytest.fixture(scope="session")
-def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def emulators() -> Iterator[object]:
     """One bqemulator + fake-gcs-server pair for the whole test session.
 
     Their endpoints are exported in ``os.environ`` (also inherited by CLI subprocesses and
     Spark's Python workers), as a user would export them to point the job at emulators.
     """
-    from spark_job.dev.emulators import Emulators
+    from spark_job.dev.emulators import exported_emulators
 
-    root = tmp_path_factory.mktemp("emulators")
-    running = Emulators(project=EMULATOR_PROJECT, gcs_root=root / "gcs").start(log_dir=root)
-    saved = {key: os.environ.get(key) for key in running.environment}
-    os.environ.update(running.environment)
-    yield running
-    running.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with exported_emulators(EMULATOR_PROJECT, "spark_job_test_emulators_") as running:
+        yield running

@@ -16,7 +16,8 @@ DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 
 
 def _pinned_pyspark() -> str:
-    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    import tomllib
+
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     (pin,) = [dep for dep in project["dependencies"] if dep.startswith("pyspark")]
     match = re.fullmatch(r"pyspark==(\d+\.\d+\.\d+)", pin.replace(" ", ""))

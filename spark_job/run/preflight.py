@@ -8,12 +8,16 @@ the connector on the class path, the input's schema) comes after, in the runner.
 
 from __future__ import annotations
 
-from spark_job.sinks import open_sink
-from spark_job.sources import open_source
+from spark_job.sinks import SinkWriter, open_sink
+from spark_job.sources import SourceReader, open_source
 from spark_job.spec import JobSpec
 
 
-def preflight(spec: JobSpec, job_name: str, run_id: str) -> None:
-    """Raise UserError for anything wrong in ``spec`` that can be told without Spark."""
-    open_sink(spec, job_name, run_id)
-    open_source(spec).check_options()
+def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[SinkWriter, SourceReader]:
+    """The job's sink and source, checked: UserError for anything wrong in ``spec`` that can be
+    told without Spark. The runner takes them as they are (building them can look up the
+    default project, which may ask the metadata server)."""
+    sink = open_sink(spec, job_name, run_id)
+    source = open_source(spec)
+    source.check_options()
+    return sink, source

@@ -28,7 +28,7 @@ from spark_job.scoring.model_libraries import preload_modules
 from spark_job.scoring.model_store import resolve_model
 from spark_job.scoring.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
 from spark_job.scoring.warmup import WorkerWarmup, worker_environment
-from spark_job.sinks import OutputColumns, open_sink
+from spark_job.sinks import OutputColumns, SinkWriter, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
 from spark_job.spec import JobSpec
@@ -143,6 +143,9 @@ def run_job(
     run_id: str,
     progress_interval: float = 0.0,
     meter: RunMeter | None = None,
+    *,
+    sink: SinkWriter | None = None,
+    source: SourceReader | None = None,
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
@@ -150,17 +153,19 @@ def run_job(
     ``meter`` receives seconds per stage and live row counters as the run goes (for the
     status of a run that fails or is stopped). After SIGTERM the run stops at its next
     checkpoint (:func:`spark_job.run.lifecycle.checkpoint`), never publishing.
+    ``sink`` and ``source``, when given, are the ones :func:`spark_job.run.preflight.preflight`
+    built from ``spec``; else they are built here.
     """
     started = time.monotonic()
     meter = meter or RunMeter()
     meter.begin("prepare")
-    sink = open_sink(spec, job_name, run_id)
+    sink = sink or open_sink(spec, job_name, run_id)
     if not sink.prepare(spark):
         return JobResult(
             status="SKIPPED", destination=sink.destination, skip_reason=sink.skip_reason
         )
     model_dir = resolve_model(spec.model.uri)
-    source = open_source(spec)
+    source = source or open_source(spec)
     rows_predicted = spark.sparkContext.accumulator(0)
     errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
     meter.count("rows_predicted", lambda: rows_predicted.value)
