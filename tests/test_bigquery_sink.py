@@ -201,37 +201,50 @@ def test_partitioned_and_clustered_table_creation(spark, sink_env) -> None:
 def test_intermediate_formats_stage_readable_files(spark, sink_env, fmt: str, tmp_path) -> None:
     """bqemulator cannot load ORC (a cursor bug) nor Avro (DuckDB downloads its avro extension,
     offline here), so the staged files themselves are read back from fake-gcs-server — those
-    of the partitions, and the empty file staged when no row was predicted."""
-    from spark_job.bigquery.staging import stage_empty, stage_partitions
+    of the partitions (scored by the model in the staging tasks), and the empty file staged
+    when no row was predicted."""
+    from spark_job.bigquery.staging import staging_encoding
+    from spark_job.run.runner import predictions_of
+    from spark_job.scoring.model import ship_model
+    from spark_job.scoring.row_errors import RowErrors
+    from spark_job.sinks.stager import StageTarget, stage_empty, stage_partitions
+
+    columns = ["key", "x", "day", "tags", "prediction"]
 
     def read_back(name: str) -> list[dict[str, Any]]:
         import fastavro
         import pyarrow.orc as orc
 
         local = tmp_path / name.replace("/", "_")
-        gcs.download_file(gcs.client(), gcs.GcsPath(BUCKET, name), str(local))
+        gcs.download_file(gcs.client(), gcs.GcsPath(BUCKET, f"{prefix}/{name}"), str(local))
         if fmt == "avro":
             with open(local, "rb") as handle:
                 reader = fastavro.reader(handle)
                 fields = {f["name"]: f["type"] for f in reader.writer_schema["fields"]}
-                assert list(fields) == list(frame.columns)
+                assert list(fields) == columns
                 # REPEATED holds no NULL: array items are not a union with null.
                 assert fields["tags"][1]["items"] == "long"
                 return list(reader)
         table = pq.read_table(local) if fmt == "parquet" else orc.read_table(local)
-        assert table.column_names == list(frame.columns)
+        assert table.column_names == columns
         return table.to_pylist()
 
+    spec = parse_spec_text(_spec(sink_env, "unused"))
     frame = spark.read.parquet(str(sink_env["root"] / "input"))
+    shipped = ship_model(spark, sink_env["model"])
+    errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
+    predicted = spark.sparkContext.accumulator(0)
+    predictions = predictions_of(frame, spec, shipped.name, predicted, errors)
     prefix = f"formats-{fmt}"
-    staged = stage_partitions(frame, BUCKET, prefix, fmt, gcs.emulator_host())
-    assert sum(rows for _, rows in staged) == 4
-    records = [record for name, _ in staged for record in read_back(name)]
-    got = sorted((r["key"], r["x"], r["day"], list(r["tags"])) for r in records)
-    assert got[0] == ("a", 1.0, dt.date(2024, 1, 1), [1, 2])
+    target = StageTarget(f"gs://{BUCKET}/{prefix}", staging_encoding(fmt), gcs.emulator_host())
+    staged = stage_partitions(predictions, target)
+    assert sum(f.rows for f in staged) == 4 == predicted.value
+    records = [record for f in staged for record in read_back(f.name)]
+    got = sorted((r["key"], r["x"], r["day"], list(r["tags"]), r["prediction"]) for r in records)
+    assert got[0] == ("a", 1.0, dt.date(2024, 1, 1), [1, 2], 1.0)
     assert [row[0] for row in got] == ["a", "b", "c", "d"]
-    [(empty, rows)] = stage_empty(frame.schema, BUCKET, prefix, fmt, gcs.emulator_host())
-    assert rows == 0 and read_back(empty) == []
+    empty = stage_empty(target, predictions.schema, f"part-empty.{fmt}")
+    assert empty.rows == 0 and read_back(empty.name) == []
     gcs.delete_prefix(gcs.client(), gcs.GcsPath(BUCKET, prefix))
 
 

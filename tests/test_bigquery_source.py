@@ -465,27 +465,8 @@ def test_permission_denied_names_the_table(spark, bq_tables: str, monkeypatch) -
     )
 
 
-# ------------------------------------------------------------------- empty projection
-def test_count_needs_no_column_data(spark, bq_tables: str) -> None:
-    """optimizedEmptyProjection (default true): metadata without a filter, one COUNT(*) query
-    job with one; false: the rows of a read session are counted."""
-
-    def count_queries() -> int:
-        jobs = bq_client().list_jobs(max_results=50)
-        return sum(1 for j in jobs if j.job_type == "query" and "COUNT(*)" in j.query)
-
-    before = count_queries()
-    assert BigQueryTableSource(_source(table=COUNTED_TABLE)).count_rows() == 10
-    assert count_queries() == before  # from the table's metadata
-    filtered = _source(table=COUNTED_TABLE, options={"filter": "id >= 4"})
-    assert BigQueryTableSource(filtered).count_rows() == 6
-    assert count_queries() == before + 1
-    unoptimized = {"filter": "id >= 4", "optimizedEmptyProjection": "false"}
-    assert BigQueryTableSource(_source(table=COUNTED_TABLE, options=unoptimized)).count_rows() == 6
-    assert count_queries() == before + 1
-    view = _source(table=VIEW, options={"viewsEnabled": "true"})
-    assert BigQueryTableSource(view).count_rows() == 2
-
+# --------------------------------------------------------------------- row estimate
+def test_a_read_session_estimates_the_rows_for_progress(spark, bq_tables: str) -> None:
     reader = BigQueryTableSource(_source(table=COUNTED_TABLE))
     reader.read(spark)
     assert reader.estimated_rows == 10  # progress/ETA: bqemulator's session estimate is 0

@@ -1,8 +1,9 @@
-"""The Arrow scoring path gives what the pandas-UDF path gives, and is the one the job takes
-for plain feature types."""
+"""The job's one scoring path (Arrow batches) predicts what a pandas UDF over the same model
+predicts, and takes every feature type the job can read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-from spark_job.run.runner import run_job
-from spark_job.scoring.arrow_scorer import (
-    ArrowScorer,
-    Scored,
-    arrow_scoring_supported,
-    scored_schema,
-)
+from spark_job.run.runner import predictions_of, run_job
+from spark_job.scoring.arrow_scorer import arrow_scoring_supported
 from spark_job.scoring.batching import BATCH_ROWS_CONF, MAX_ROWS, MIN_ROWS, BatchSize, batch_rows
-from spark_job.scoring.model import prediction_column, ship_model
+from spark_job.scoring.model import load_pyfunc, ship_model
+from spark_job.scoring.results import result_spark_type, to_result_series
+from spark_job.scoring.row_errors import RowErrors
 from spark_job.spec import ModelResult, ResultType, parse_spec_text
 from tests.models import save_probe_model
 
@@ -33,6 +32,23 @@ ROWS = [
 SCHEMA = "id long, n int, x double, s string, b boolean, d date"
 
 
+def _spec(features: list[str], result: ModelResult, model: Path) -> Any:
+    item = f", item_type: {result.item_type.value}" if result.item_type else ""
+    return parse_spec_text(f"""
+gcsSource: {{format: PARQUET, uri: /unused, features: {features}, passthrough: [id]}}
+model: {{uri: {model}, result: {{type: {result.type.value}{item}}}}}
+gcsSink: {{format: JSON, uri: /unused-out}}
+""")
+
+
+def _predictions(spark: Any, frame: Any, spec: Any, model: Path) -> tuple[Any, Any]:
+    """The job's predictions of ``frame`` (as the runner builds them) and the rows counter."""
+    shipped = ship_model(spark, model)
+    errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
+    rows = spark.sparkContext.accumulator(0)
+    return predictions_of(frame, spec, shipped.name, rows, errors), rows
+
+
 @pytest.mark.parametrize(
     ("behaviour", "features", "result"),
     [
@@ -42,48 +58,47 @@ SCHEMA = "id long, n int, x double, s string, b boolean, d date"
         ("pairs", ["n", "x"], ModelResult(ResultType.ARRAY, ResultType.DOUBLE)),
     ],
 )
-def test_arrow_scoring_matches_the_pandas_udf(
+def test_arrow_scoring_matches_a_pandas_udf(
     spark: Any, tmp_path: Path, behaviour: str, features: list[str], result: ModelResult
 ) -> None:
-    frame = spark.createDataFrame(ROWS, SCHEMA)
+    """The oracle is Spark's own pandas UDF calling the same model (dates made datetime64, as
+    models are promised)."""
+    frame = spark.createDataFrame(ROWS, SCHEMA).select("id", *features)
     assert arrow_scoring_supported(frame, features)
-    shipped = ship_model(spark, save_probe_model(tmp_path / "model", behaviour))
-    dates = {"d"} & set(features)
-    keep = ["id", *features]
-    arrow_rows = spark.sparkContext.accumulator(0)
-    scorer = ArrowScorer(
-        shipped.name, features, frozenset(dates), result, "prediction", arrow_rows, None,
-        keep=keep,
-    )  # fmt: skip
-    arrow = Scored(frame, scorer, scored_schema(frame, keep, result, "prediction")).frame()
-    udf_rows = spark.sparkContext.accumulator(0)
-    column = prediction_column(
-        shipped, features, dates, result, udf_rows, *[frame[name] for name in features]
-    )
-    udf = frame.select(*keep, column.alias("prediction"))
-    assert len(arrow.collect()) == len(udf.collect()) == len(ROWS)
-    assert arrow_rows.value == udf_rows.value == len(ROWS)  # one action each so far
-    assert_df_equality(arrow, udf, ignore_row_order=True, ignore_nullable=True)
+    model = save_probe_model(tmp_path / "model", behaviour)
+    predictions, arrow_rows = _predictions(spark, frame, _spec(features, result, model), model)
+    arrow = predictions.frame()
+    model_dir = str(model)
+
+    def oracle(batches: Iterator[tuple[pd.Series, ...]]) -> Iterator[pd.Series]:
+        loaded = load_pyfunc(model_dir)
+        for batch in batches:
+            columns = batch if isinstance(batch, tuple) else (batch,)  # one feature: a Series
+            inputs = pd.DataFrame(dict(zip(features, columns, strict=True)))
+            if "d" in inputs:
+                inputs["d"] = pd.to_datetime(inputs["d"])
+            yield to_result_series(loaded.predict(inputs), result, len(inputs))
+
+    udf = pandas_udf(oracle, result_spark_type(result))  # type: ignore[call-overload]
+    expected = frame.select("id", *features, udf(*[frame[n] for n in features]).alias("prediction"))
+    assert len(arrow.collect()) == len(ROWS) == arrow_rows.value
+    assert_df_equality(arrow, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_selecting_columns_keeps_the_result_last(spark: Any, tmp_path: Path) -> None:
-    frame = spark.createDataFrame(ROWS, SCHEMA)
-    shipped = ship_model(spark, save_probe_model(tmp_path / "model", "sum"))
-    result = ModelResult(ResultType.DOUBLE)
-    keep = ["id", "n", "x"]
-    scorer = ArrowScorer(
-        shipped.name, ["n", "x"], frozenset(), result, "p", spark.sparkContext.accumulator(0),
-        None, keep=keep,
-    )  # fmt: skip
-    scored = Scored(frame, scorer, scored_schema(frame, keep, result, "p")).select(["id", "p"])
-    assert scored.frame().columns == ["id", "p"]
-    assert sorted(tuple(r) for r in scored.frame().collect()) == [(1, 1.5), (2, 1.0), (3, 4.0)]
+    frame = spark.createDataFrame(ROWS, SCHEMA).select("id", "n", "x")
+    model = save_probe_model(tmp_path / "model", "sum")
+    spec = _spec(["n", "x"], ModelResult(ResultType.DOUBLE), model)
+    predictions, _ = _predictions(spark, frame, spec, model)
+    selected = predictions.select(["id"]).frame()
+    assert selected.columns == ["id", "prediction"]
+    assert sorted(tuple(r) for r in selected.collect()) == [(1, 1.5), (2, 1.0), (3, 4.0)]
 
 
-def test_nested_and_timestamp_features_take_the_pandas_udf(spark: Any) -> None:
+def test_nested_and_timestamp_features_take_the_arrow_path(spark: Any) -> None:
     frame = spark.createDataFrame([(1, [1.0], None)], "id long, v array<double>, t timestamp")
-    assert not arrow_scoring_supported(frame, ["v"])
-    assert not arrow_scoring_supported(frame, ["t"])
+    assert arrow_scoring_supported(frame, ["v"])
+    assert arrow_scoring_supported(frame, ["t"])
     assert arrow_scoring_supported(frame, ["id"])
 
 

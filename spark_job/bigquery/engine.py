@@ -13,14 +13,16 @@ jars), and all of them register the short name ``bigquery``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
 from spark_job.errors import UserError
+from spark_job.spec.options import ENGINE, ENGINES, BigQueryReadOptions, BigQueryWriteOptions
 
-CONNECTOR = "connector"
-STORAGE_API = "storage-api"
-ENGINES = ("auto", CONNECTOR, STORAGE_API)
+_, CONNECTOR, STORAGE_API = ENGINES  # auto, connector, storage-api
+#: A source's or sink's options: typed (``typed_options``) or as written in the spec.
+Options = Mapping[str, str] | BigQueryReadOptions | BigQueryWriteOptions
 #: The short name every spark-bigquery connector jar registers with Spark.
 CONNECTOR_FORMAT = "bigquery"
 
@@ -52,17 +54,15 @@ def connector_available(spark: SparkSession) -> bool:
     return jvm_data_source_available(spark, CONNECTOR_FORMAT)
 
 
-def check_engine(options: dict[str, str], field: str) -> str:
-    """``options['engine']`` normalised, or UserError naming ``field.options.engine``."""
-    wanted = options.get("engine", "auto").strip().lower()
-    if wanted not in ENGINES:
-        raise UserError(
-            f"{field}.options.engine: '{options['engine']}' is not one of {', '.join(ENGINES)}."
-        )
-    return wanted
+def check_engine(options: Options, field: str) -> str:
+    """The ``engine`` option: typed already, or read from a plain map by the spec's schema
+    (UserError naming ``field.options.engine``)."""
+    if isinstance(options, Mapping):
+        return ENGINE.read(options, f"{field}.options")
+    return options.engine
 
 
-def choose_engine(spark: SparkSession, options: dict[str, str], field: str) -> str:
+def choose_engine(spark: SparkSession, options: Options, field: str) -> str:
     """The engine named by ``options['engine']``; ``field`` (e.g. ``bigquerySource``) for errors.
 
     >>> choose_engine(spark, {"engine": "storage-api"}, "bigquerySource")
@@ -77,9 +77,11 @@ def choose_engine(spark: SparkSession, options: dict[str, str], field: str) -> s
     return wanted
 
 
-def connector_options(options: dict[str, str]) -> dict[str, str]:
+def connector_options(options: Options) -> dict[str, str]:
     """The user's options as handed to the connector: everything but our ``engine`` key."""
-    return {key: value for key, value in options.items() if key != "engine"}
+    if isinstance(options, Mapping):
+        return {key: value for key, value in options.items() if key != ENGINE.name}
+    return dict(options.connector_options)
 
 
 def connector_missing_error(error: Exception, field: str) -> UserError | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,8 @@ from google.api_core import exceptions
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
-from spark_job.spec import option_flag
+from spark_job.spec.options import BigQueryWriteOptions, bigquery_write_options
 
-PARTITION_TYPES = ("DAY", "HOUR", "MONTH", "YEAR")
-CREATE_DISPOSITIONS = ("CREATE_IF_NEEDED", "CREATE_NEVER")
 RUN_LABEL = "spark_job_run"
 #: Reasons a finished load job failed for which a new load job may succeed.
 TRANSIENT_JOB_REASONS = ("backendError", "internalError", "rateLimitExceeded", "jobBackendError")
@@ -95,7 +94,7 @@ def earlier_load(
 
 @dataclass(frozen=True)
 class TableOptions:
-    """The connector's table options, validated (``field`` is e.g. ``bigquerySink.options``)."""
+    """The connector's table options, as the driver's table creation and load job use them."""
 
     create_disposition: str = "CREATE_IF_NEEDED"
     partition_field: str | None = None
@@ -106,37 +105,21 @@ class TableOptions:
     allow_field_relaxation: bool = False
 
     @classmethod
-    def from_options(cls, options: dict[str, str], field: str) -> TableOptions:
-        disposition = options.get("createDisposition", "CREATE_IF_NEEDED").strip().upper()
-        if disposition not in CREATE_DISPOSITIONS:
-            raise UserError(
-                f"{field}.createDisposition: '{disposition}' is not one of"
-                f" {', '.join(CREATE_DISPOSITIONS)}."
-            )
-        partition_type = options.get("partitionType")
-        if partition_type is not None:
-            partition_type = partition_type.strip().upper()
-            if partition_type not in PARTITION_TYPES:
-                raise UserError(
-                    f"{field}.partitionType: '{partition_type}' is not one of"
-                    f" {', '.join(PARTITION_TYPES)}."
-                )
-        expiration = options.get("partitionExpirationMs")
-        if expiration is not None and (not expiration.isdigit() or int(expiration) <= 0):
-            raise UserError(f"{field}.partitionExpirationMs: expected a positive integer.")
-        clustered = tuple(
-            c.strip() for c in options.get("clusteredFields", "").split(",") if c.strip()
-        )
-        if len(clustered) > 4:
-            raise UserError(f"{field}.clusteredFields: BigQuery clusters on at most 4 columns.")
+    def from_options(
+        cls, options: Mapping[str, str] | BigQueryWriteOptions, field: str
+    ) -> TableOptions:
+        """The table options of the sink's typed options (a plain map is typed first, by the
+        spec's schema; ``field`` is then its path, e.g. ``bigquerySink.options``)."""
+        if isinstance(options, Mapping):
+            options = bigquery_write_options(options, field)
         return cls(
-            create_disposition=disposition,
-            partition_field=options.get("partitionField") or None,
-            partition_type=partition_type,
-            partition_expiration_ms=int(expiration) if expiration else None,
-            clustered_fields=clustered,
-            allow_field_addition=option_flag(options, "allowFieldAddition", False, field),
-            allow_field_relaxation=option_flag(options, "allowFieldRelaxation", False, field),
+            create_disposition=options.create_disposition,
+            partition_field=options.partition_field,
+            partition_type=options.partition_type,
+            partition_expiration_ms=options.partition_expiration_ms,
+            clustered_fields=options.clustered_fields,
+            allow_field_addition=options.allow_field_addition,
+            allow_field_relaxation=options.allow_field_relaxation,
         )
 
     def check_columns(self, columns: list[str], field: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.sql import DataFrame
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
@@ -19,6 +18,7 @@ from pyspark.sql.types import (
     LongType,
     ShortType,
     StringType,
+    StructField,
     StructType,
     TimestampNTZType,
     TimestampType,
@@ -124,18 +124,19 @@ def append_fields(
     return fields + [f for f in new_fields if f.name.lower() not in known]
 
 
-def aligned_frame(frame: DataFrame, fields: list[Any]) -> DataFrame:
-    """``frame``'s columns as ``fields`` name and order them (names match case-insensitively,
-    as BigQuery's do); a field ``frame`` lacks becomes a typed NULL column. The staged files
-    then hold exactly the load schema's columns, which every backend loads alike."""
-    from pyspark.sql import functions as F
-
+def aligned_columns(schema: StructType, fields: list[Any]) -> list[tuple[str | None, StructField]]:
+    """``schema``'s columns as ``fields`` name and order them (names match case-insensitively,
+    as BigQuery's do): each field paired with the column it takes, None for a field ``schema``
+    lacks (a typed NULL column). The staged files then hold exactly the load schema's
+    columns, which every backend loads alike."""
     from spark_job.bigquery.types import spark_type
 
-    by_name = {name.lower(): name for name in frame.columns}
-    columns = []
+    by_name = {f.name.lower(): f for f in schema.fields}
+    columns: list[tuple[str | None, StructField]] = []
     for field in fields:
-        name = by_name.get(field.name.lower())
-        column = frame[name] if name else F.lit(None).cast(spark_type(field))
-        columns.append(column.alias(field.name))
-    return frame.select(*columns)
+        found = by_name.get(field.name.lower())
+        if found is not None:
+            columns.append((found.name, StructField(field.name, found.dataType, True)))
+        else:
+            columns.append((None, StructField(field.name, spark_type(field), True)))
+    return columns

@@ -46,6 +46,7 @@ from pyspark.sql.types import (
 )
 
 from spark_job.errors import UserError
+from spark_job.spec.options import BIGNUMERIC_DEFAULT
 
 _SCALARS: dict[str, DataType] = {
     "INT64": LongType(),
@@ -67,13 +68,12 @@ _NUMERIC = ("NUMERIC", "DECIMAL")
 _BIGNUMERIC = ("BIGNUMERIC", "BIGDECIMAL")
 _RECORD = ("RECORD", "STRUCT")
 NUMERIC_DEFAULT = (38, 9)
-BIGNUMERIC_DEFAULT = (76, 38)
 SPARK_MAX_PRECISION = 38
 
 
 @dataclass(frozen=True)
 class TypeOptions:
-    """The connector's read options that change how types map (parsed in read_options.py);
+    """The connector's read options that change how types map (typed in spec/options.py);
     ``field`` names the source in errors."""
 
     field: str = "bigquerySource"

@@ -13,6 +13,7 @@ import decimal
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -154,6 +155,60 @@ def write_avro(
     return rows
 
 
+def _write_orc(batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str) -> int:
+    import pyarrow.orc as orc
+
+    rows = 0
+    with orc.ORCWriter(path) as writer:
+        for batch in batches:
+            writer.write(pa.Table.from_batches([batch]))
+            rows += batch.num_rows
+        if not rows:  # the schema still goes into the file
+            writer.write(schema.empty_table())
+    return rows
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a task encodes its Arrow batches into one file: picklable, given once on the driver.
+
+    ``kind`` is ``json``, ``csv``, ``parquet``, ``avro`` or ``orc``; ``compression`` the
+    codec (None: the format's default); ``nullable_items`` false writes Avro arrays whose items
+    are not a union with null, as BigQuery's REPEATED fields are.
+    """
+
+    kind: str
+    compression: str | None = None
+    nullable_items: bool = True
+
+    @classmethod
+    def for_file_format(cls, fmt: FileFormat, options: dict[str, str]) -> Encoding:
+        if fmt not in EXTENSIONS:
+            raise ValueError(f"cannot write {fmt.value} files")
+        return cls(EXTENSIONS[fmt], options.get("compression"))
+
+    @property
+    def extension(self) -> str:
+        return self.kind
+
+    def avro_schema(self, schema: pa.Schema) -> dict[str, Any]:
+        return avro_types.avro_schema(schema, nullable_items=self.nullable_items)
+
+    def write(self, batches: Iterator[pa.RecordBatch], schema: pa.Schema, path: str) -> int:
+        """Write ``batches`` (rows of ``schema``) to ``path``; returns the number of rows."""
+        if self.kind == "json":
+            return _write_json(batches, path)
+        if self.kind == "csv":
+            return _write_csv(batches, schema, path)
+        if self.kind == "parquet":
+            return _write_parquet(batches, schema, path, self.compression or "snappy")
+        if self.kind == "avro":
+            return write_avro(batches, self.avro_schema(schema), path, self.compression or "null")
+        if self.kind == "orc":
+            return _write_orc(batches, schema, path)
+        raise ValueError(f"cannot write {self.kind} files")
+
+
 def write_file(
     fmt: FileFormat,
     batches: Iterator[pa.RecordBatch],
@@ -161,14 +216,5 @@ def write_file(
     path: str,
     options: dict[str, str],
 ) -> int:
-    """Write ``batches`` (rows of ``schema``) to ``path``; returns the number of rows."""
-    if fmt is FileFormat.JSON:
-        return _write_json(batches, path)
-    if fmt is FileFormat.CSV:
-        return _write_csv(batches, schema, path)
-    if fmt is FileFormat.PARQUET:
-        return _write_parquet(batches, schema, path, options.get("compression", "snappy"))
-    if fmt is FileFormat.AVRO:
-        codec = options.get("compression", "null")
-        return write_avro(batches, avro_types.avro_schema(schema), path, codec)
-    raise ValueError(f"cannot write {fmt.value} files")
+    """Write ``batches`` (rows of ``schema``) to ``path`` as ``fmt``; returns the row count."""
+    return Encoding.for_file_format(fmt, options).write(batches, schema, path)

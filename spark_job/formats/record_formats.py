@@ -15,12 +15,13 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
 from spark_job.formats import tfrecord
-from spark_job.spec import FileFormat
+from spark_job.spec import CsvReadOptions, FileFormat, FileReadOptions
+from spark_job.spec.options import csv_read_options
 
 #: The error kind of an instance that cannot be decoded (see spark_job/scoring/row_errors.py).
 UNPARSEABLE = "UNPARSEABLE"
@@ -38,21 +39,16 @@ class Problem:
 
 Item = tuple[int, Any]
 
-#: CSV options understood by the Python reader (Spark's names), with defaults.
-CSV_OPTIONS = {
-    "header": "true",
-    "sep": ",",
-    "delimiter": "",
-    "quote": '"',
-    "escape": "",
-    "nullValue": "",
-    "encoding": "utf-8",
-    "inferSchema": "true",
-}
+#: A source's options: typed (``GcsSource.typed_options``, or just their CSV part), or as
+#: written in the spec (then typed here by the spec's schema).
+ReadOptions = FileReadOptions | CsvReadOptions | Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class CsvDialect:
+    """How CSV text is split into fields (the typed options' names: ``gcsSource.options``
+    ``header``, ``sep``/``delimiter``, ``quote``, ``escape``, ``nullValue``, ``encoding``)."""
+
     header: bool = True
     sep: str = ","
     quote: str = '"'
@@ -61,15 +57,18 @@ class CsvDialect:
     encoding: str = "utf-8"
 
     @staticmethod
-    def from_options(options: dict[str, str]) -> CsvDialect:
-        sep = options.get("delimiter") or options.get("sep") or ","
+    def from_options(options: ReadOptions) -> CsvDialect:
+        if isinstance(options, FileReadOptions):
+            options = options.csv
+        elif isinstance(options, Mapping):
+            options = csv_read_options(options)
         return CsvDialect(
-            header=options.get("header", "true").strip().lower() != "false",
-            sep="\t" if sep == "\\t" else sep,
-            quote=options.get("quote", '"') or '"',
-            escape=options.get("escape") or None,
-            null_value=options.get("nullValue", ""),
-            encoding=options.get("encoding", "utf-8"),
+            header=options.header,
+            sep=options.sep,
+            quote=options.quote,
+            escape=options.escape,
+            null_value=options.null_value,
+            encoding=options.encoding,
         )
 
 
@@ -160,7 +159,7 @@ def read_avro(stream: IO[bytes]) -> Iterator[Item]:
         yield number + 1, Problem(UNPARSEABLE, message, fatal=True)
 
 
-def iter_items(fmt: FileFormat, stream: IO[bytes], options: dict[str, str]) -> Iterator[Item]:
+def iter_items(fmt: FileFormat, stream: IO[bytes], options: ReadOptions) -> Iterator[Item]:
     """The instances of one file of format ``fmt`` (not PARQUET: read as Arrow batches)."""
     if fmt is FileFormat.JSON:
         return read_json(stream)

@@ -8,12 +8,12 @@ the connector on the class path, the input's schema) comes after, in the runner.
 
 from __future__ import annotations
 
-from spark_job.sinks import SinkWriter, open_sink
+from spark_job.sinks import Sink, open_sink
 from spark_job.sources import SourceReader, open_source
 from spark_job.spec import JobSpec
 
 
-def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[SinkWriter, SourceReader]:
+def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[Sink, SourceReader]:
     """The job's sink and source, checked: UserError for anything wrong in ``spec`` that can be
     told without Spark. The runner takes them as they are (building them can look up the
     default project, which may ask the metadata server)."""

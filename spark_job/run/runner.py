@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import DateType
 
 from spark_job.errors import UserError
 from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.run.partitioning import cluster_cores, spread
 from spark_job.run.progress import ProgressReporter
 from spark_job.run.status import RunMeter
-from spark_job.scoring.arrow_scorer import (
-    ArrowScorer,
-    Scored,
-    arrow_scoring_supported,
-    scored_schema,
-)
+from spark_job.run.task_failures import user_error_from_task
+from spark_job.scoring.arrow_input import arrow_convertible
+from spark_job.scoring.arrow_scorer import ArrowScorer
 from spark_job.scoring.batching import BatchSize
-from spark_job.scoring.model import ShippedModel, keep_predicted, prediction_column, ship_model
+from spark_job.scoring.model import ship_model
 from spark_job.scoring.model_libraries import preload_modules
 from spark_job.scoring.model_store import resolve_model
-from spark_job.scoring.row_errors import ORIGIN_COLUMNS, ErrorReport, RowErrors
+from spark_job.scoring.predictions import OutputColumns, Predictions, predictions_schema
+from spark_job.scoring.results import result_field
+from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors
 from spark_job.scoring.warmup import WorkerWarmup, worker_environment
-from spark_job.sinks import OutputColumns, SinkWriter, open_sink
+from spark_job.sinks import Sink, Skip, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
 from spark_job.spec import JobSpec
@@ -55,77 +52,42 @@ class JobResult:
         )
 
 
-_MODEL_OUTPUT_ERROR = re.compile(r"(?:ModelOutputError|BadInputError): (.+)")
-
-
-def user_error_from_task(error: Exception) -> UserError | None:
-    """A task failure caused by a user's mistake (model output vs spec, an unreadable input
-    instance under FAIL_FAST), as a UserError."""
-    match = _MODEL_OUTPUT_ERROR.search(str(error))
-    return UserError(match.group(1).strip()) if match else None
-
-
-def _datetime_features(frame: DataFrame, features: list[str]) -> set[str]:
-    types = {f.name: f.dataType for f in frame.schema.fields}
-    return {name for name in features if isinstance(types[name], DateType)}
-
-
-def _arrow_scored(
+def predictions_of(
     frame: DataFrame,
     spec: JobSpec,
     shipped_name: str,
-    features: list[str],
-    origin: list[str],
     rows_predicted: Accumulator[int],
     errors: RowErrors,
-) -> Scored | None:
-    """The predictions as Arrow batches scored in the tasks (the fast path), or None when a
-    feature's type needs the pandas UDF's conversion."""
-    if not arrow_scoring_supported(frame, features):
-        return None
-    keep = [*spec.source.passthrough, *features]
-    result_column = spec.sink.result_column
-    scorer = ArrowScorer(
+    input_files: tuple[str, ...] = (),
+) -> Predictions:
+    """The model over ``frame`` (passthrough + features + hidden origin columns), still to
+    compute: every sink gets this one value (see :mod:`spark_job.scoring.predictions`).
+    ``input_files`` are the files the origin columns index, for error messages."""
+    unreadable = [f for f in frame.schema.fields if not arrow_convertible(f.dataType)]
+    if unreadable:
+        names = ", ".join(f"'{f.name}' ({f.dataType.simpleString()})" for f in unreadable)
+        raise UserError(
+            f"{spec.source_field}: column(s) {names} have no Arrow form, so no Python model can"
+            " be given them; leave them out of features and passthrough, or cast them in a view."
+        )
+    passthrough = list(spec.source.passthrough)
+    origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
+    features = [c for c in frame.columns if c not in passthrough and c not in origin]
+    columns = OutputColumns(passthrough, features, spec.sink.result_column)
+    keep = [*passthrough, *features]
+    scorer = ArrowScorer.for_frame(
+        frame,
         shipped_name=shipped_name,
         features=features,
-        datetime_features=frozenset(_datetime_features(frame, features)),
         result=spec.model.result,
-        result_column=result_column,
+        result_column=columns.result,
         rows_predicted=rows_predicted,
-        policy=errors.task_view(),
+        policy=errors.task_view(input_files),
         origin=origin,
         keep=keep,
     )
-    return Scored(frame, scorer, scored_schema(frame, keep, spec.model.result, result_column))
-
-
-def _pandas_udf_predictions(
-    frame: DataFrame,
-    spec: JobSpec,
-    shipped: ShippedModel,
-    features: list[str],
-    origin: list[str],
-    rows_predicted: Accumulator[int],
-    errors: RowErrors,
-) -> DataFrame:
-    """The predictions through a pandas UDF column, for features of any Spark type."""
-    passthrough = list(spec.source.passthrough)
-    result_column = spec.sink.result_column
-    prediction = prediction_column(
-        shipped,
-        features,
-        _datetime_features(frame, features),
-        spec.model.result,
-        rows_predicted,
-        *[frame[name] for name in features],
-        policy=errors.task_view(),
-        origin=[frame[name] for name in origin],
-    )
-    if errors.record_and_continue:
-        scored = frame.select(*passthrough, *features, prediction.alias("__spark_job_scored"))
-        kept = [*passthrough, *features]
-        return keep_predicted(scored, kept, "__spark_job_scored", result_column)
-    return frame.select(*passthrough, *features, prediction.alias(result_column))
+    result = result_field(spec.model.result, columns.result)
+    return Predictions(frame, scorer, predictions_schema(frame, keep, result), columns)
 
 
 def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None, source: SourceReader) -> None:
@@ -144,25 +106,27 @@ def run_job(
     progress_interval: float = 0.0,
     meter: RunMeter | None = None,
     *,
-    sink: SinkWriter | None = None,
+    sink: Sink | None = None,
     source: SourceReader | None = None,
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
+    The steps: the sink's SaveMode (``prepare``), the model resolved and shipped, the input
+    read, the predictions staged by the executors, a checkpoint (SIGTERM stops the run here,
+    never publishing), the row errors judged (``errorHandling.maxErrorRatio``), publish.
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
     ``meter`` receives seconds per stage and live row counters as the run goes (for the
-    status of a run that fails or is stopped). After SIGTERM the run stops at its next
-    checkpoint (:func:`spark_job.run.lifecycle.checkpoint`), never publishing.
-    ``sink`` and ``source``, when given, are the ones :func:`spark_job.run.preflight.preflight`
-    built from ``spec``; else they are built here.
+    status of a run that fails or is stopped). ``sink`` and ``source``, when given, are the
+    ones :func:`spark_job.run.preflight.preflight` built from ``spec``; else built here.
     """
     started = time.monotonic()
     meter = meter or RunMeter()
     meter.begin("prepare")
     sink = sink or open_sink(spec, job_name, run_id)
-    if not sink.prepare(spark):
+    decision = sink.prepare(spark)
+    if isinstance(decision, Skip):
         return JobResult(
-            status="SKIPPED", destination=sink.destination, skip_reason=sink.skip_reason
+            status="SKIPPED", destination=sink.destination, skip_reason=decision.reason
         )
     model_dir = resolve_model(spec.model.uri)
     source = source or open_source(spec)
@@ -171,23 +135,6 @@ def run_job(
     meter.count("rows_predicted", lambda: rows_predicted.value)
     meter.count("rows_failed", lambda: errors.failed)
     meter.count("rows_read", lambda: rows_predicted.value + errors.failed)
-    source.row_errors = errors
-    source.wants_row_count = progress_interval > 0
-    checked: list[ErrorReport | None] = []
-
-    def judge_errors() -> ErrorReport | None:
-        """Fail if too many instances failed."""
-        checked.append(errors.check(rows_predicted.value))
-        return checked[-1]
-
-    def check_errors() -> ErrorReport | None:
-        """Between staging and publishing: stop if SIGTERM came, judge the errors."""
-        checkpoint()  # stopped by SIGTERM: abort instead of publishing
-        meter.begin("publish")
-        return judge_errors()
-
-    sink.on_staged = check_errors
-    sink.drops_failed_rows = errors.record_and_continue
     warmup: WorkerWarmup | None = None
     batch_size: BatchSize | None = None
     try:
@@ -197,31 +144,22 @@ def run_job(
             shipped = ship_model(spark, model_dir)
             # Executors load the model while the driver plans the input.
             warmup = WorkerWarmup(spark, shipped.name, cores).start()
-            frame = spread(source.read(spark), cores)
+            frame = spread(source.read(spark, errors, count_rows=progress_interval > 0), cores)
             batch_size = BatchSize(spark, frame.schema)  # the model's input: see batching.py
-            passthrough = list(spec.source.passthrough)
-            origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
-            features = [c for c in frame.columns if c not in passthrough and c not in origin]
-            result_column = spec.sink.result_column
-            scored = _arrow_scored(
-                frame, spec, shipped.name, features, origin, rows_predicted, errors
+            predictions = predictions_of(
+                frame, spec, shipped.name, rows_predicted, errors, source.input_files
             )
-            if scored is not None:
-                predictions = scored.frame()
-            else:
-                predictions = _pandas_udf_predictions(
-                    frame, spec, shipped, features, origin, rows_predicted, errors
-                )
-            columns = OutputColumns(passthrough, features, result_column)
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(
                 spark.sparkContext, rows_predicted, source.expected_rows, progress_interval
             )
             with reporter:
-                written = sink.write(predictions, columns, scored)
-        if not checked:  # a sink that does not call staged(): judge the errors after all
-            judge_errors()
+                staged = sink.stage(predictions)
+        checkpoint()  # stopped by SIGTERM: abort instead of publishing
+        meter.begin("publish")
+        report = errors.check(rows_predicted.value)  # raises when too many instances failed
+        written = sink.publish(staged, report)
         meter.end()
     except PySparkException as error:
         _stop_tasks(spark, warmup, source)

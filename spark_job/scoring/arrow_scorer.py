@@ -1,16 +1,17 @@
 """Scoring Arrow batches: the model applied inside the task that reads or writes them.
 
-The pandas-UDF column (:func:`spark_job.scoring.model.prediction_column`) makes the JVM keep every
-input row, send the features to Python, read the predictions back and join them to the rows
-before its own writer encodes them: per-row work in the JVM that costs more than the model
-for cheap models. :class:`ArrowScorer` instead maps Arrow batches to Arrow batches — input
-columns kept as they came, the result column appended, failed rows dropped — so a sink that
-writes from Python (Parquet, Avro, JSON and CSV files) scores and encodes in the same task
-(see :func:`spark_job.sinks.partition_files.stage_partitions`), and any other sink reads the
-scored batches through ``mapInArrow``.
+The job's one scoring path. A pandas-UDF column would make the JVM keep every input row, send
+the features to Python, read the predictions back and join them to the rows before its own
+writer encodes them: per-row work in the JVM that costs more than the model for cheap models
+(it was the job's second path until every type below was taken here). :class:`ArrowScorer`
+instead maps Arrow batches to Arrow batches — input columns kept as they came, the result
+column appended, failed rows dropped — so a sink that writes from Python scores and encodes in
+the same task (see :mod:`spark_job.scoring.predictions`), and any other sink reads the scored
+batches through ``mapInArrow``.
 
-It takes features of the types whose pandas form is the same as a pandas UDF's (numbers,
-booleans, strings, dates); the runner uses the pandas UDF for any other input.
+It hands the model the frame a pandas UDF would hand it, for features of any type Spark moves
+as Arrow (see :mod:`spark_job.scoring.arrow_input`; the parity is pinned by
+``tests/test_scoring_types.py``).
 """
 
 from __future__ import annotations
@@ -22,30 +23,32 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 from pyspark.accumulators import Accumulator
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_type
-from pyspark.sql.types import (
-    BinaryType,
-    BooleanType,
-    DateType,
-    NumericType,
-    StringType,
-    StructField,
-    StructType,
-)
 
-from spark_job.scoring.model import load_shipped_model, model_input, score_batch
+from spark_job.scoring.arrow_input import FeatureConverters, arrow_convertible, feature_frame
+from spark_job.scoring.model import load_shipped_model, score_batch
 from spark_job.scoring.results import result_spark_type
 from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
-#: Feature types whose Arrow → pandas conversion matches Spark's for a pandas UDF.
-_PLAIN_TYPES = (NumericType, BooleanType, StringType, BinaryType, DateType)
-
 
 def arrow_scoring_supported(frame: DataFrame, features: Sequence[str]) -> bool:
-    types = {f.name: f.dataType for f in frame.schema.fields}
-    return all(isinstance(types[name], _PLAIN_TYPES) for name in features)
+    """Whether ``frame`` can be scored on ``features`` through ``mapInArrow``.
+
+    ``mapInArrow`` hands the task every column of ``frame``, so each must have an Arrow form:
+    not a YEAR TO MONTH interval (pyarrow cannot open a batch holding one), nor a calendar
+    interval (PySpark has no Arrow type for it; sources cannot hold one anyway). A pandas UDF
+    cannot take either as a feature, so refusing them loses no model input.
+    """
+    if not all(arrow_convertible(f.dataType) for f in frame.schema.fields):
+        return False
+    try:
+        FeatureConverters.for_frame(frame, features)
+    except PySparkException:  # e.g. a struct with duplicated field names, as the UDF refuses
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,20 @@ class ArrowScorer:
 
     shipped_name: str
     features: list[str]
-    datetime_features: frozenset[str]
+    converters: FeatureConverters
     result: ModelResult
     result_column: str
     rows_predicted: Accumulator[int]
     policy: TaskPolicy | None
     origin: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_frame(cls, frame: DataFrame, **fields: Any) -> ArrowScorer:
+        """The scorer of ``frame`` (the other fields given by name), its converters built
+        from ``frame``'s schema and session time zone."""
+        converters = FeatureConverters.for_frame(frame, fields["features"])
+        return cls(converters=converters, **fields)
 
     def keeping(self, columns: Sequence[str]) -> ArrowScorer:
         """This scorer, passing on only ``columns`` of the input."""
@@ -71,8 +81,7 @@ class ArrowScorer:
         errors = TaskErrors(self.policy.accumulator if self.policy else None)
         result_type = to_arrow_type(result_spark_type(self.result))
         for batch in batches:
-            columns = [batch.column(name).to_pandas(date_as_object=True) for name in self.features]
-            frame = model_input(columns, self.features, self.datetime_features)
+            frame = feature_frame(batch, self.features, self.converters)
             origin = [batch.column(name).to_pandas() for name in self.origin]
             values, ok = score_batch(model, frame, origin, self.policy, self.result, errors)
             kept = batch.select(self.keep)
@@ -88,35 +97,3 @@ class ArrowScorer:
 def _plain(values: pd.Series) -> Any:
     """Values pyarrow converts directly: numpy for numbers, lists for objects."""
     return values.to_numpy() if values.dtype != object else values.tolist()
-
-
-@dataclass(frozen=True)
-class Scored:
-    """Predictions still to compute: ``source`` mapped by ``transform`` has ``schema``.
-
-    A sink that writes from its own tasks applies ``transform`` there; any other sink reads
-    :meth:`frame`.
-    """
-
-    source: DataFrame
-    scorer: ArrowScorer
-    schema: StructType
-
-    def frame(self) -> DataFrame:
-        return self.source.mapInArrow(self.scorer, self.schema)
-
-    def select(self, columns: Sequence[str]) -> Scored:
-        """The same predictions with only ``columns`` (the result column last)."""
-        *kept, result = columns
-        fields = {f.name: f for f in self.schema.fields}
-        schema = StructType([fields[name] for name in [*kept, result]])
-        return Scored(self.source, self.scorer.keeping(kept), schema)
-
-
-def scored_schema(
-    frame: DataFrame, keep: Sequence[str], result: ModelResult, name: str
-) -> StructType:
-    """The schema of ``keep`` columns of ``frame`` and the result column ``name``."""
-    fields = {f.name: f for f in frame.schema.fields}
-    result_field = StructField(name, result_spark_type(result), nullable=True)
-    return StructType([*(fields[c] for c in keep), result_field])

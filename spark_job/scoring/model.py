@@ -1,4 +1,4 @@
-"""The model as a Spark column: an iterator pandas UDF that loads the model once per worker.
+"""The model on executors: shipped once, loaded once per Python worker, applied to a batch.
 
 The driver resolves ``model.uri`` to a local MLflow model directory and ships it with
 ``SparkContext.addFile``; executors load it from their ``SparkFiles`` copy, so no executor
@@ -12,21 +12,18 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Tuple  # noqa: UP035 - Spark's UDF type inference needs typing.Tuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pyspark import SparkFiles
-from pyspark.accumulators import Accumulator
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import BooleanType, StructField, StructType
+from pyspark.sql import SparkSession
 
 from spark_job.scoring.isolation import first_failure, isolate_rows
-from spark_job.scoring.results import ModelOutputError, result_spark_type, to_result_series
+from spark_job.scoring.results import ModelOutputError, to_result_series
 from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
@@ -116,73 +113,3 @@ def score_batch(
         values, ok = isolate_rows(model, frame, origin_columns, policy, result, errors)
         errors.flush()
         return values, ok
-
-
-#: Fields of the struct the model column holds under RECORD_AND_CONTINUE.
-VALUE_FIELD, OK_FIELD = "value", "ok"
-
-
-def prediction_column(
-    shipped: ShippedModel,
-    features: list[str],
-    datetime_features: set[str],
-    result: ModelResult,
-    rows_predicted: Accumulator[int],
-    *columns: Column,
-    policy: TaskPolicy | None = None,
-    origin: Sequence[Column] = (),
-) -> Column:
-    """A column holding the model's prediction for ``columns`` (the features, in spec order).
-
-    ``policy`` (the job's error handling) decides what a batch the model raises on becomes:
-    FAIL_FAST raises naming the first failing instance (its file and line from the ``origin``
-    columns, when the source gives them); RECORD_AND_CONTINUE retries the batch row by row,
-    records the failing rows and returns a struct ``{value, ok}`` (``ok`` false for them) for
-    the caller to filter. Without ``policy`` the model's error is raised as is.
-    """
-    feature_names = list(features)
-    datetime_names = frozenset(datetime_features)
-    shipped_name = shipped.name
-    count = len(feature_names)
-    record = policy is not None and policy.record
-
-    def predict(batches: Iterator[Any]) -> Iterator[Any]:
-        model = load_shipped_model(shipped_name)
-        errors = TaskErrors(policy.accumulator if policy else None)
-        for batch in batches:
-            batch_columns = batch if isinstance(batch, tuple) else (batch,)
-            frame = model_input(batch_columns[:count], feature_names, datetime_names)
-            values, ok = score_batch(model, frame, batch_columns[count:], policy, result, errors)
-            if ok is not None:
-                rows_predicted.add(int(ok.sum()))
-                yield pd.DataFrame({VALUE_FIELD: values, OK_FIELD: ok})
-                continue
-            rows_predicted.add(len(frame))
-            if record:
-                yield pd.DataFrame({VALUE_FIELD: values.reset_index(drop=True), OK_FIELD: True})
-            else:
-                yield values
-
-    # Spark reads the UDF's kind from its type hints: a tuple of Series for several columns.
-    inputs = count + len(origin)
-    batch_type = Tuple[pd.Series, ...] if inputs > 1 else pd.Series  # noqa: UP006
-    output_type = pd.DataFrame if record else pd.Series
-    predict.__annotations__ = {"batches": Iterator[batch_type], "return": Iterator[output_type]}
-    return_type = result_spark_type(result)
-    if record:
-        return_type = StructType(
-            [StructField(VALUE_FIELD, return_type), StructField(OK_FIELD, BooleanType())]
-        )
-    udf = pandas_udf(predict, returnType=return_type)  # type: ignore[call-overload]
-    if record:
-        # Spark may otherwise copy the call into the filter on ``ok`` and run the model twice.
-        udf = udf.asNondeterministic()
-    return udf(*columns, *origin)
-
-
-def keep_predicted(
-    scored: DataFrame, kept: list[str], scored_column: str, result_column: str
-) -> DataFrame:
-    """RECORD_AND_CONTINUE: the rows the model succeeded on, with the prediction unpacked."""
-    struct = scored[scored_column]
-    return scored.where(struct[OK_FIELD]).select(*kept, struct[VALUE_FIELD].alias(result_column))

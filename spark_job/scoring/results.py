@@ -14,6 +14,7 @@ from pyspark.sql.types import (
     IntegerType,
     LongType,
     StringType,
+    StructField,
 )
 
 from spark_job.spec import ModelResult, ResultType
@@ -47,6 +48,11 @@ def result_spark_type(result: ModelResult) -> DataType:
         assert result.item_type is not None
         return ArrayType(SCALAR_SPARK_TYPES[result.item_type])
     return SCALAR_SPARK_TYPES[result.type]
+
+
+def result_field(result: ModelResult, name: str) -> StructField:
+    """The result column ``name`` of the output schema (nullable: a model may return None)."""
+    return StructField(name, result_spark_type(result), nullable=True)
 
 
 def _describe(output: Any) -> str:

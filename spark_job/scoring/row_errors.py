@@ -14,12 +14,10 @@ raised on the instance).
 
 from __future__ import annotations
 
-import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import cloudpickle
 from pyspark.accumulators import Accumulator, AccumulatorParam
 
 from spark_job.errors import UserError
@@ -122,14 +120,12 @@ class TaskErrors:
 class RowErrors:
     """The job's error policy and its error accumulator (created on the driver).
 
-    ``files`` is filled by a file source: the input files, indexed by the ORIGIN_FILE column.
     ``source_field`` names the source in messages (``gcsSource``).
     """
 
     handling: ErrorHandling
     accumulator: Accumulator[Stats] | None = None
     source_field: str = "source"
-    files: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, spark: Any, handling: ErrorHandling, source_field: str) -> RowErrors:
@@ -140,13 +136,14 @@ class RowErrors:
     def record_and_continue(self) -> bool:
         return self.handling.mode is ErrorMode.RECORD_AND_CONTINUE
 
-    def task_view(self) -> TaskPolicy:
-        """What a task needs: picklable, small (the file list is shared by index)."""
+    def task_view(self, files: list[str] | tuple[str, ...] = ()) -> TaskPolicy:
+        """What a task needs: picklable, small. ``files`` are the input files of a file
+        source, which its rows name by index (the ORIGIN_FILE column)."""
         return TaskPolicy(
             record=self.record_and_continue,
             accumulator=self.accumulator,
             source_field=self.source_field,
-            files=list(self.files),
+            files=list(files),
         )
 
     @property
@@ -194,12 +191,6 @@ class TaskPolicy:
             return self.files[int(index)]
         except (IndexError, ValueError, TypeError):
             return None
-
-    @staticmethod
-    def from_option(text: str) -> TaskPolicy:
-        policy = cloudpickle.loads(base64.b64decode(text))
-        assert isinstance(policy, TaskPolicy)
-        return policy
 
 
 @dataclass(frozen=True)

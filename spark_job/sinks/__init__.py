@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from spark_job.sinks.base import OutputColumns, SinkWriter
+from spark_job.sinks.base import Proceed, Sink, Skip, Staged
 from spark_job.spec import BigQuerySink, JobSpec
 
 
-def open_sink(spec: JobSpec, job_name: str, run_id: str) -> SinkWriter:
+def open_sink(spec: JobSpec, job_name: str, run_id: str) -> Sink:
     """The writer for the spec's sink."""
     if isinstance(spec.sink, BigQuerySink):
         from spark_job.sinks.bigquery import open_bigquery_sink
@@ -21,4 +21,4 @@ def open_sink(spec: JobSpec, job_name: str, run_id: str) -> SinkWriter:
     return LocalFileSink(spec.sink, run_id)
 
 
-__all__ = ["OutputColumns", "SinkWriter", "open_sink"]
+__all__ = ["Proceed", "Sink", "Skip", "Staged", "open_sink"]

@@ -1,76 +1,128 @@
-"""What every sink provides: a SaveMode decision before compute, then an all-or-nothing write."""
+"""What every sink provides: a two-phase writer, shaped like Spark's ``DataSourceWriter``.
+
+The runner alone drives it, in this order::
+
+    prepare(spark)           driver, before anything is read: Proceed, or Skip(reason)
+    stage(predictions)       executors write under a staging location of this run only
+    publish(staged, report)  driver, once the row errors are judged: all or nothing
+    abort()                  driver, on any failure (and safe to call more than once)
+
+The SaveMode is decided here, once, for every sink, through two hooks a sink implements:
+:meth:`Sink.output_exists` and, for a sink that must look something up first (a service, the
+engine), :meth:`Sink.connect`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from spark_job.scoring.arrow_scorer import Scored
+from spark_job.errors import UserError
+from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
+from spark_job.sinks.stager import StagedFile
+from spark_job.spec import SaveMode
 
 
 @dataclass(frozen=True)
-class OutputColumns:
-    """The columns of the predictions DataFrame, by role."""
-
-    passthrough: list[str]
-    features: list[str]
-    result: str
-
-    @property
-    def all(self) -> list[str]:
-        return [*self.passthrough, *self.features, self.result]
+class Proceed:
+    """``prepare``'s answer: stage and publish."""
 
 
-class SinkWriter(ABC):
-    """Writes the predictions.
+@dataclass(frozen=True)
+class Skip:
+    """``prepare``'s answer: nothing to do (``reason`` goes into the summary)."""
 
-    ``prepare`` runs on the driver before anything is read or predicted: it applies the
-    SaveMode to what exists (raise :class:`~spark_job.errors.UserError` for ERRORIFEXISTS,
-    return False to skip the job for IGNORE). ``write`` publishes the whole result or nothing
-    and returns the number of rows written when it knows it. ``abort`` removes anything
-    staged; it is called on every failure and may be called more than once.
+    reason: str
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What ``stage`` leaves for ``publish``: the staged files (or whatever the sink staged
+    instead, in ``held``), and the rows staged when the sink counted them."""
+
+    files: list[StagedFile] = field(default_factory=list)
+    rows: int | None = None
+    held: Any = None
+
+
+class Sink(ABC):
+    """A destination for the predictions; see the module's docstring for the protocol.
+
+    ``field`` is the spec path of the sink (``gcsSink``), ``location_field`` the key that names
+    the output (``uri``, ``table``); ``save_mode`` is the spec's.
     """
 
-    #: Why ``prepare`` chose to skip the job, for the summary.
-    skip_reason: str = "the output exists and save_mode is IGNORE; nothing predicted"
+    field: str
+    location_field: str
+    save_mode: SaveMode
 
-    #: Set by the runner; see :meth:`staged`.
-    on_staged: Callable[[], ErrorReport | None] | None = None
-
-    #: Set by the runner: failed instances are dropped and counted (RECORD_AND_CONTINUE), so
-    #: the error ratio is only known once every row is predicted. (Under FAIL_FAST a bad
-    #: instance fails its task, and so the write.)
-    drops_failed_rows: bool = False
-
-    def staged(self) -> ErrorReport | None:
-        """``write`` calls this once the results are staged, before publishing them.
-
-        It raises when the job must fail after all (more bad instances than
-        ``errorHandling.maxErrorRatio`` allows: nothing may be published) and returns the
-        row-error report to publish with the results (None when there is none).
-        """
-        return self.on_staged() if self.on_staged is not None else None
+    # ------------------------------------------------------------------ hooks
+    def connect(self, spark: SparkSession) -> Skip | None:
+        """Driver, first in ``prepare``: look up what the sink needs (services, the engine);
+        Skip when the run's results are already published."""
+        return None
 
     @abstractmethod
-    def prepare(self, spark: SparkSession) -> bool: ...
+    def output_exists(self) -> bool:
+        """Driver: whether the destination already holds data (prepare, then publish)."""
 
-    @abstractmethod
-    def write(
-        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
-    ) -> int | None:
-        """Write ``predictions``. ``scored``, when given, is the same predictions still to
-        compute, for a sink that can score in the tasks that write (see
-        :mod:`spark_job.scoring.arrow_scorer`).
-        """
-
-    @abstractmethod
-    def abort(self) -> None: ...
+    def check_writable(self, exists: bool) -> None:  # noqa: B027 - most sinks need nothing
+        """Driver, last in ``prepare``: raise UserError when the output cannot be written."""
 
     @property
     @abstractmethod
     def destination(self) -> str:
         """Where the results go, for messages and the summary."""
+
+    # ------------------------------------------------------------------ protocol
+    def prepare(self, spark: SparkSession) -> Proceed | Skip:
+        """Apply the SaveMode to what exists, before anything is read or predicted."""
+        skip = self.connect(spark)
+        if skip is not None:
+            return skip
+        exists = self.output_exists()
+        mode = self.save_mode
+        if exists and mode.fails_if_exists:
+            raise UserError(
+                f"{self.field}.{self.location_field}: {self.describe()} already exists and"
+                f" {self.field}.save_mode is {mode.value}; use OVERWRITE, APPEND or IGNORE, or"
+                " remove it."
+            )
+        if exists and mode is SaveMode.IGNORE:
+            return Skip(f"{self.destination} exists and save_mode is IGNORE; nothing predicted")
+        self.check_writable(exists)
+        return Proceed()
+
+    @abstractmethod
+    def stage(self, predictions: Predictions) -> Staged:
+        """Score and write the predictions under this run's staging location (executors)."""
+
+    def publish(self, staged: Staged, report: ErrorReport | None) -> int | None:
+        """Make the staged results the output, atomically; the rows published (None: not
+        counted by the sink).
+
+        ``report`` is the row-error report (RECORD_AND_CONTINUE), published with the results.
+        Under ERRORIFEXISTS and IGNORE an output that appeared while the job ran is left alone.
+        """
+        if self.save_mode not in (SaveMode.OVERWRITE, SaveMode.APPEND) and self.output_exists():
+            raise UserError(
+                f"{self.field}.{self.location_field}: {self.describe()} appeared while the job"
+                f" ran and save_mode is {self.save_mode.value}; nothing was written."
+            )
+        return self.commit(staged, report)
+
+    @abstractmethod
+    def commit(self, staged: Staged, report: ErrorReport | None) -> int | None:
+        """``publish`` once the SaveMode allows it: the sink's own atomic step."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Remove anything staged; called on every failure, possibly more than once."""
+
+    def describe(self) -> str:
+        """The output in messages: ``output '<uri>'``, ``table p.d.t``."""
+        return f"output '{self.destination}'"

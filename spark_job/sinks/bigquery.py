@@ -17,7 +17,7 @@ from typing import Any
 
 from google.api_core import exceptions
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
@@ -33,22 +33,18 @@ from spark_job.bigquery.load import (
 )
 from spark_job.bigquery.retry import TRANSIENT_RETRY, rate_limited
 from spark_job.bigquery.schema import (
-    aligned_frame,
+    aligned_columns,
     append_fields,
     bigquery_schema,
     incompatible_columns,
 )
-from spark_job.bigquery.staging import (
-    FORMATS,
-    check_stageable,
-    source_format,
-    stage_empty,
-    stage_partitions,
-)
+from spark_job.bigquery.staging import FORMATS, check_stageable, staging_encoding
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
-from spark_job.scoring.arrow_scorer import Scored
-from spark_job.sinks.base import OutputColumns, SinkWriter
+from spark_job.scoring.predictions import Predictions
+from spark_job.scoring.row_errors import ErrorReport
+from spark_job.sinks.base import Sink, Skip, Staged
+from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_partitions
 from spark_job.spec import BigQuerySink, SaveMode
 from spark_job.spec.job_name import validate_job_name
 from spark_job.storage import gcs
@@ -67,25 +63,29 @@ BUCKET_OPTION = "temporaryGcsBucket"
 log = logging.getLogger(__name__)
 
 
-class BigQueryTableSink(SinkWriter):
+class BigQueryTableSink(Sink):
+    field = FIELD
+    location_field = "table"
+
     def __init__(self, spec: BigQuerySink, job_name: str, run_id: str) -> None:
         self.spec = spec
-        self.options = spec.options
+        self.save_mode = spec.save_mode
+        self.options = spec.typed_options
         self.job_name = validate_job_name(job_name)
         self.run_id = run_id
-        bucket = spec.staging_bucket or self.options.get(BUCKET_OPTION)
+        bucket = spec.staging_bucket or self.options.temporary_gcs_bucket
         if not bucket:
             raise UserError(
                 f"{FIELD}.staging_bucket: required (or {FIELD}.options.{BUCKET_OPTION}): the"
                 " results are staged in this GCS bucket before BigQuery loads them."
             )
         self.bucket = bucket.removeprefix("gs://").strip("/")
-        self.project = self.options.get("parentProject") or default_project()
+        self.project = self.options.parent_project or default_project()
         self.table = parse_table_id(
-            spec.table, f"{FIELD}.table", self.options.get("project") or self.project
+            spec.table, f"{FIELD}.table", self.options.project or self.project
         )
         self.table_options = TableOptions.from_options(self.options, f"{FIELD}.options")
-        self.format = source_format(self.options, FIELD)
+        self.format = self.options.intermediate_format
         self.staging = gcs.GcsPath(self.bucket, f"{self.job_name}-{run_id}")
         self.marker = run_marker(self.job_name, run_id)
         self.emulator = gcs.emulator_host()
@@ -94,10 +94,14 @@ class BigQueryTableSink(SinkWriter):
         self.existing: Any = None  # the destination table, when it exists
         self.attempt = 0  # the attempt number of this run's next load job
         self._client: Any = None
+        self._persisted: Any = None  # the connector engine's scored rows, until written
 
     @property
     def destination(self) -> str:
         return str(self.table)
+
+    def describe(self) -> str:
+        return f"table {self.table}"
 
     @property
     def client(self) -> Any:
@@ -151,7 +155,7 @@ class BigQueryTableSink(SinkWriter):
                 f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}': {_reason(error)}"
             ) from None
 
-    def prepare(self, spark: SparkSession) -> bool:
+    def connect(self, spark: SparkSession) -> Skip | None:
         self.engine = choose_engine(spark, self.options, FIELD)
         self.location = self._dataset_location()
         if self.engine != CONNECTOR:
@@ -159,29 +163,23 @@ class BigQueryTableSink(SinkWriter):
                 self.client, self.job_name, self.run_id, self.location
             )
             if earlier is not None:
-                self.skip_reason = (
+                self.abort()  # what that attempt may have left in staging
+                return Skip(
                     f"{self.table} already holds this run's results: load job {earlier.job_id}"
                     " of an earlier attempt succeeded; nothing written again"
                 )
-                self.abort()  # what that attempt may have left in staging
-                return False
+        return None
+
+    def output_exists(self) -> bool:
         self.existing = self._existing_table()
-        mode = self.spec.save_mode
-        if self.existing is not None:
-            if mode.fails_if_exists:
-                raise UserError(
-                    f"{FIELD}.table: {self.table} already exists and {FIELD}.save_mode is"
-                    f" {mode.value}; use OVERWRITE, APPEND or IGNORE, or another table."
-                )
-            if mode is SaveMode.IGNORE:
-                self.skip_reason = f"{self.table} exists and save_mode is IGNORE; nothing predicted"
-                return False
-        elif self.table_options.create_disposition == "CREATE_NEVER":
+        return self.existing is not None
+
+    def check_writable(self, exists: bool) -> None:
+        if not exists and self.table_options.create_disposition == "CREATE_NEVER":
             raise UserError(
                 f"{FIELD}.options.createDisposition: CREATE_NEVER but {self.table} does not exist."
             )
         self._check_bucket()
-        return True
 
     # -------------------------------------------------------------------- write
     def _appending(self) -> bool:
@@ -202,31 +200,32 @@ class BigQueryTableSink(SinkWriter):
             raise UserError(f"{FIELD}.table: cannot APPEND to {self.table}: {'; '.join(problems)}.")
         return append_fields(self.existing.schema, schema, options.allow_field_relaxation)
 
-    def _write_with_connector(self, predictions: DataFrame) -> None:
+    # --------------------------------------------------------------- connector
+    def _stage_for_connector(self, predictions: Predictions) -> Staged:
+        """The connector publishes as it writes: every row is scored and counted first (kept
+        in memory or on disk), so row errors are judged before it is handed anything."""
+        frame = self._persisted = predictions.frame().persist(StorageLevel.MEMORY_AND_DISK)
+        return Staged(rows=frame.count(), held=frame)
+
+    def _write_with_connector(self, staged: Staged) -> int | None:
         options = {k: v for k, v in connector_options(self.options).items() if k != BUCKET_OPTION}
-        judged_first = self.drops_failed_rows
-        if judged_first:  # every row predicted and the errors judged before the connector runs
-            predictions = predictions.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            if judged_first:
-                predictions.count()
-                self.staged()  # raises if too many instances failed: nothing handed over
             (
-                predictions.write.format("bigquery")
-                .mode(self.spec.save_mode.value.lower())
+                staged.held.write.format("bigquery")
+                .mode(self.save_mode.value.lower())
                 .option("table", str(self.table))
                 .option(BUCKET_OPTION, self.bucket)
                 .options(**options)
                 .save()
             )
         finally:
-            if judged_first:
-                predictions.unpersist()
+            self.abort()
+        return staged.rows
 
-    def _request(self, staged: list[tuple[str, int]], schema: list[Any]) -> LoadRequest:
+    def _request(self, staged: list[StagedFile], schema: list[Any]) -> LoadRequest:
         existing = self.existing
         return LoadRequest(
-            uris=[f"gs://{self.bucket}/{name}" for name, _ in staged],
+            uris=[self.staging.child(f.name).uri for f in staged],
             table=self.table,
             schema=schema,
             source_format=FORMATS[self.format],
@@ -238,7 +237,7 @@ class BigQueryTableSink(SinkWriter):
             clustering_fields=existing.clustering_fields if existing is not None else None,
         )
 
-    def _publish(self, staged: list[tuple[str, int]], schema: list[Any]) -> None:
+    def _load(self, staged: list[StagedFile], schema: list[Any]) -> None:
         """Create the table if it is missing, then ONE load job; on failure the destination is
         left as it was (a table created here is dropped) unless the load succeeded after all."""
         created = False
@@ -271,36 +270,40 @@ class BigQueryTableSink(SinkWriter):
                 ) from None
             raise
 
-    def write(
-        self, predictions: DataFrame, columns: OutputColumns, scored: Scored | None = None
-    ) -> int | None:
-        schema = bigquery_schema(predictions.schema)
-        self.table_options.check_columns(predictions.columns, f"{FIELD}.options")
+    # ------------------------------------------------------------------ protocol
+    def stage(self, predictions: Predictions) -> Staged:
+        self.table_options.check_columns(predictions.columns.all, f"{FIELD}.options")
         if self.engine == CONNECTOR:
-            self._write_with_connector(predictions)
-            return None
+            return self._stage_for_connector(predictions)
         check_stageable(predictions.schema, self.format, FIELD)
-        load_schema = self._load_schema(schema)
-        appending = self._appending()
-        frame = aligned_frame(predictions, load_schema) if appending else predictions
+        load_schema = self._load_schema(bigquery_schema(predictions.schema))
+        if self._appending():  # the staged files hold exactly the table's columns
+            predictions = predictions.laid_out(aligned_columns(predictions.schema, load_schema))
+        target = StageTarget(self.staging.uri, staging_encoding(self.format), self.emulator)
+        files = stage_partitions(predictions, target)
+        rows = sum(f.rows for f in files)
+        if not files:  # one load job all the same: an OVERWRITE still empties the table
+            files = [stage_empty(target, predictions.schema, f"part-empty.{self.format}")]
+        return Staged(files, rows, held=load_schema)
+
+    def commit(self, staged: Staged, report: ErrorReport | None) -> int | None:
+        if report is not None and report.failed:
+            log.warning(
+                "%s: %d of %d instances failed and are not in the table; first: %s",
+                self.table, report.failed, report.total, report.first_example(),
+            )  # fmt: skip
+        if self.engine == CONNECTOR:
+            return self._write_with_connector(staged)
         try:
-            prefix = self.staging.name
-            if scored is not None and not appending:  # the model scores in the staging tasks
-                staged = stage_partitions(
-                    scored.source, self.bucket, prefix, self.format, self.emulator, scored.scorer
-                )
-            else:
-                staged = stage_partitions(frame, self.bucket, prefix, self.format, self.emulator)
-            self.staged()  # raises if too many rows failed: then nothing is loaded
-            rows = sum(count for _, count in staged)
-            if not staged:
-                staged = stage_empty(frame.schema, self.bucket, prefix, self.format, self.emulator)
-            self._publish(staged, load_schema)
+            self._load(staged.files, staged.held)
         finally:
             self.abort()
-        return rows
+        return staged.rows
 
     def abort(self) -> None:
+        if self._persisted is not None:
+            self._persisted.unpersist()
+            self._persisted = None
         try:
             gcs.delete_prefix(gcs.client(self.emulator), self.staging)
         except exceptions.GoogleAPICallError as error:  # cleaning must not hide the real error
@@ -317,5 +320,5 @@ def _reason(error: exceptions.GoogleAPICallError) -> str:
     return re.sub(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ", "", text)
 
 
-def open_bigquery_sink(spec: BigQuerySink, job_name: str, run_id: str) -> SinkWriter:
+def open_bigquery_sink(spec: BigQuerySink, job_name: str, run_id: str) -> Sink:
     return BigQueryTableSink(spec, job_name, run_id)

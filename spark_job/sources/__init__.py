@@ -14,7 +14,7 @@ def open_source(spec: JobSpec) -> SourceReader:
         return open_bigquery_source(spec.source)
     from spark_job.sources.files import FileSource
 
-    return FileSource(spec.source, error_handling=spec.error_handling)
+    return FileSource(spec.source)
 
 
 __all__ = ["SourceReader", "open_source"]

@@ -16,24 +16,28 @@ class SourceReader(ABC):
 
     ``read`` returns a DataFrame whose columns are exactly the passthrough columns then the
     features (all non-passthrough columns when the spec lists no features), then, for sources
-    that know where each instance came from, the hidden ``row_errors.ORIGIN_COLUMNS`` (file
-    index and line, used in error reports; never given to the model). ``close`` releases
-    what reading needed (a materialized view, a temporary directory); it is always called.
+    that know where each instance came from, the hidden ``row_errors.ORIGIN_COLUMNS`` (the
+    index of the file in :attr:`input_files` and the line, used in error reports; never given
+    to the model). ``close`` releases what reading needed (a materialized view, a temporary
+    directory); it is always called.
     """
 
     #: Rows the source expects to produce, when it can tell cheaply (for progress and ETA).
     estimated_rows: int | None = None
 
-    #: Set by the runner before ``read``: whether progress will ask :meth:`expected_rows`.
-    #: Sources whose count costs a Spark job run it only then.
-    wants_row_count: bool = False
-
-    #: Set by the runner before ``read``: the job's row-error policy and accumulator, for
-    #: sources that isolate bad instances (file sources). Others ignore it.
-    row_errors: RowErrors | None = None
+    #: The files ``read`` reads, which the ORIGIN_FILE column indexes (file sources only).
+    input_files: tuple[str, ...] = ()
 
     @abstractmethod
-    def read(self, spark: SparkSession) -> DataFrame: ...
+    def read(
+        self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
+    ) -> DataFrame:
+        """Driver, once: the input, planned (not computed).
+
+        ``errors`` is the job's row-error policy, for sources that isolate bad instances (file
+        sources; others ignore it; None: FAIL_FAST); ``count_rows`` says progress will ask
+        :meth:`expected_rows` (sources whose count costs a Spark job run it only then).
+        """
 
     def check_options(self) -> None:  # noqa: B027 - a source without options of its own
         """Raise UserError for a bad option; runs on the driver before any SparkSession."""

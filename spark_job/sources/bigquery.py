@@ -18,7 +18,6 @@ from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import (
     CONNECTOR,
     CONNECTOR_FORMAT,
-    check_engine,
     choose_engine,
     connector_missing_error,
     connector_options,
@@ -31,6 +30,7 @@ from spark_job.bigquery.table_id import TableId, parse_table_id
 from spark_job.bigquery.types import spark_schema
 from spark_job.bigquery.views import VIEW_TYPES, drop_table, materialization_table, materialize_view
 from spark_job.errors import UserError
+from spark_job.scoring.row_errors import RowErrors
 from spark_job.sources.base import SourceReader, select_columns
 from spark_job.spec import BigQuerySource
 
@@ -60,12 +60,13 @@ class BigQueryTableSource(SourceReader):
 
     def __init__(self, spec: BigQuerySource) -> None:
         self.spec = spec
-        self.options = dict(spec.options)
-        if "table" in self.options:
-            raise UserError(f"{FIELD}.options.table: name the table in {FIELD}.table only.")
-        parent = self.options.get("parentProject") or None
+        #: Typed (UserError for a bad option): ``load_spec`` checked them already.
+        self.options = spec.typed_options
+        #: The storage-api engine's view of them.
+        self.read_options = ReadOptions.parse(self.options, FIELD)
+        parent = self.options.parent_project
         self.table = parse_table_id(
-            spec.table, f"{FIELD}.table", self.options.get("project") or parent or default_project()
+            spec.table, f"{FIELD}.table", self.options.project or parent or default_project()
         )
         #: Bills the read session and runs query jobs (view materialization, counts).
         self.billing_project = parent or default_project() or self.table.project
@@ -73,10 +74,6 @@ class BigQueryTableSource(SourceReader):
         self._temporary_table: TableId | None = None
         #: The storage-api engine's read session once ``read`` made it (streams, format).
         self.session: SessionHandle | None = None
-
-    def check_options(self) -> None:
-        check_engine(self.options, FIELD)
-        ReadOptions.parse(self.options, FIELD)
 
     @property
     def client(self) -> Any:
@@ -141,7 +138,7 @@ class BigQueryTableSource(SourceReader):
         return target
 
     def _read_with_storage_api(self, spark: SparkSession) -> DataFrame:
-        options = ReadOptions.parse(self.options, FIELD)
+        options = self.read_options
         ignored = unused(self.options)
         if ignored:
             log.warning("%s.options: not used by the storage-api engine: %s", FIELD, ignored)
@@ -182,7 +179,9 @@ class BigQueryTableSource(SourceReader):
         )
 
     # ---------------------------------------------------------------- interface
-    def read(self, spark: SparkSession) -> DataFrame:
+    def read(
+        self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
+    ) -> DataFrame:
         engine = choose_engine(spark, self.options, FIELD)
         if engine == CONNECTOR:
             frame = self._read_with_connector(spark)
@@ -192,43 +191,6 @@ class BigQueryTableSource(SourceReader):
             frame.columns, self.spec.features, self.spec.passthrough, FIELD, f"table {self.table}"
         )
         return frame.select(*passthrough, *features)
-
-    def count_rows(self) -> int:
-        """The number of rows the source reads, as the connector counts an empty projection.
-
-        ``optimizedEmptyProjection: true`` (default) reads no column data: the table's metadata
-        when there is no ``filter``, else one ``SELECT COUNT(*) … WHERE filter`` query job (also
-        for views). ``false``: the rows of a read session on the selected columns are counted,
-        which transfers their data.
-        """
-        options = ReadOptions.parse(self.options, FIELD)
-        table = self._get_table()
-        self._check_view(table, options)
-        is_view = table.table_type in VIEW_TYPES
-        if options.optimized_empty_projection or is_view:
-            if not options.row_filter and not is_view and table.num_rows is not None:
-                return int(table.num_rows)
-            where = f" WHERE {options.row_filter}" if options.row_filter else ""
-            sql = f"SELECT COUNT(*) FROM `{self.table}`{where}"
-            try:
-                job = self.client.query(sql, location=options.location, retry=TRANSIENT_RETRY)
-                return int(next(iter(job.result(retry=TRANSIENT_RETRY)))[0])
-            except exceptions.GoogleAPICallError as error:
-                raise table_access_error(error, self.table) or error from None
-        return self._count_by_reading(table, options)
-
-    def _count_by_reading(self, table: Any, options: ReadOptions) -> int:
-        from spark_job.bigquery.clients import bigquery_read_client
-
-        session = create_read_session(
-            self.table, self._columns(table), options.row_filter, options, self.billing_project, 1
-        )
-        client = bigquery_read_client()
-        return sum(
-            response.row_count
-            for stream in session.streams
-            for response in client.read_rows(stream.name, retry=TRANSIENT_RETRY)
-        )
 
     def close(self) -> None:
         if self._temporary_table is not None:

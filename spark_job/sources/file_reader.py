@@ -29,7 +29,7 @@ from spark_job.scoring.row_errors import (
     TaskPolicy,
 )
 from spark_job.sources import column_types as ct
-from spark_job.spec import FileFormat
+from spark_job.spec import FileFormat, FileReadOptions
 from spark_job.storage.input_files import is_gzip_name, open_binary
 
 TFRECORD_FORMATS = (FileFormat.TFRECORD, FileFormat.TFRECORD_GZIP)
@@ -91,7 +91,7 @@ def _observe_instance(sample: FileSample, fmt: FileFormat, instance: Any, option
 
 
 def sample_file(
-    fmt: FileFormat, options: dict[str, str], emulator: str | None, rows: int, uri: str
+    fmt: FileFormat, options: FileReadOptions, emulator: str | None, rows: int, uri: str
 ) -> FileSample:
     """Sample the first ``rows`` instances of ``uri`` (or its schema, for PARQUET and AVRO)."""
     sample = FileSample(uri)
@@ -140,7 +140,7 @@ class ReadPlan:
     format: FileFormat
     files: list[str]  # the input files; ORIGIN_FILE values index this list
     schema: pa.Schema  # the data columns to produce, in order, with their types
-    options: dict[str, str]
+    options: FileReadOptions  # the source's typed options (the CSV dialect)
     policy: TaskPolicy
     emulator: str | None = None
     list_width: int | None = None  # JSON: instances are lists of this many values

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 from spark_job.errors import UserError
 from spark_job.sources import column_types as ct
 from spark_job.sources.file_reader import TFRECORD_FORMATS, FileSample, sample_file
-from spark_job.spec import FileFormat
+from spark_job.spec import FileFormat, FileReadOptions
 from spark_job.storage.input_files import InputFile
 
 
@@ -65,7 +65,7 @@ def sample(
     spark: SparkSession,
     files: list[InputFile],
     fmt: FileFormat,
-    options: dict[str, str],
+    options: FileReadOptions,
     emulator: str | None,
     rows: int,
     max_files: int,
@@ -122,7 +122,7 @@ def infer_schema(
     spark: SparkSession,
     files: list[InputFile],
     fmt: FileFormat,
-    options: dict[str, str],
+    options: FileReadOptions,
     emulator: str | None,
     rows: int,
     max_files: int,

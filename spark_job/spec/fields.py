@@ -175,14 +175,17 @@ def unsupported(what: str) -> Parser:
     return parse
 
 
-def option_flag(options: Mapping[str, str], key: str, default: bool, field: str) -> bool:
-    """The boolean option ``key``: ``true`` or ``false`` (any case), else an error naming
-    ``field.key`` (``field`` is e.g. ``bigquerySink.options``). The one rule for every
+def parse_flag(text: str, path: str) -> bool:
+    """``true`` or ``false`` (any case), else an error naming ``path``: the one rule for every
     boolean option the job reads itself; YAML booleans arrive here as ``true``/``false``."""
-    text = options.get(key)
-    if text is None:
-        return default
     value = text.strip().lower()
     if value not in ("true", "false"):
-        raise UserError(f"{field}.{key}: expected true or false, got '{text}'.")
+        raise UserError(f"{path}: expected true or false, got '{text}'.")
     return value == "true"
+
+
+def option_flag(options: Mapping[str, str], key: str, default: bool, field: str) -> bool:
+    """The boolean option ``key`` by :func:`parse_flag`, or ``default`` when absent; errors
+    name ``field.key`` (``field`` is e.g. ``bigquerySink.options``)."""
+    text = options.get(key)
+    return default if text is None else parse_flag(text, f"{field}.{key}")

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -54,6 +54,15 @@ from spark_job.spec.types import (
     Source,
 )
 
+Part = TypeVar("Part", BigQuerySource, GcsSource, BigQuerySink, GcsSink)
+
+
+def _checked(part: Part) -> Part:
+    """``part`` once its ``options`` were read against their schema: a bad option is a
+    UserError now (naming e.g. ``bigquerySink.options.allowFieldAddition``), not at run time."""
+    part.typed_options  # noqa: B018 - reading them is the check
+    return part
+
 
 def _bigquery_source(raw: Any, path: str) -> BigQuerySource:
     values = parse_message(
@@ -66,7 +75,7 @@ def _bigquery_source(raw: Any, path: str) -> BigQuerySource:
             "options": Rule(parse_options),
         },
     )
-    return BigQuerySource(**values)
+    return _checked(BigQuerySource(**values))
 
 
 def _gcs_source(raw: Any, path: str) -> GcsSource:
@@ -85,7 +94,7 @@ def _gcs_source(raw: Any, path: str) -> GcsSource:
     uris = ([values.pop("uri")] if "uri" in values else []) + values.pop("uris", [])
     if not uris:
         raise UserError(f"{path}.uri: required field is missing (give 'uri' or 'uris').")
-    return GcsSource(uris=uris, **values)
+    return _checked(GcsSource(uris=uris, **values))
 
 
 def _model_result(raw: Any, path: str) -> ModelResult:
@@ -133,7 +142,7 @@ def _bigquery_sink(raw: Any, path: str) -> BigQuerySink:
             "options": Rule(parse_options),
         },
     )
-    return BigQuerySink(**values)
+    return _checked(BigQuerySink(**values))
 
 
 def _gcs_sink(raw: Any, path: str) -> GcsSink:
@@ -153,7 +162,7 @@ def _gcs_sink(raw: Any, path: str) -> GcsSink:
         raise UserError(
             f"{path}.format: {values['format'].value} cannot be written; use {allowed}."
         )
-    return GcsSink(**values)
+    return _checked(GcsSink(**values))
 
 
 def _error_handling(raw: Any, path: str) -> ErrorHandling:

@@ -1,9 +1,25 @@
-"""The job spec's values: enums and frozen dataclasses, as ``load_spec`` returns them."""
+"""The job spec's values: enums and frozen dataclasses, as ``load_spec`` returns them.
+
+Each source and sink keeps its ``options`` as written and gives them typed, by the schemas of
+``options.py``, as ``typed_options`` (read again at each use, so a spec built in code is checked
+the same way; ``load_spec`` reads them once to report a bad option before anything runs).
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+
+from spark_job.spec.options import (
+    BigQueryReadOptions,
+    BigQueryWriteOptions,
+    FileReadOptions,
+    FileWriteOptions,
+    bigquery_read_options,
+    bigquery_write_options,
+    file_read_options,
+    file_write_options,
+)
 
 
 class ResultType(str, enum.Enum):
@@ -61,6 +77,11 @@ class BigQuerySource:
     passthrough: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def typed_options(self) -> BigQueryReadOptions:
+        """``options`` read against their schema (UserError naming the key at fault)."""
+        return bigquery_read_options(self.options, "bigquerySource.options")
+
 
 @dataclass(frozen=True)
 class GcsSource:
@@ -69,6 +90,11 @@ class GcsSource:
     features: list[str] = field(default_factory=list)
     passthrough: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def typed_options(self) -> FileReadOptions:
+        """``options`` read against the schema of ``format`` and its reader."""
+        return file_read_options(self.options, self.format.value, "gcsSource.options")
 
 
 Source = BigQuerySource | GcsSource
@@ -96,6 +122,11 @@ class BigQuerySink:
     save_mode: SaveMode = SaveMode.ERRORIFEXISTS
     options: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def typed_options(self) -> BigQueryWriteOptions:
+        """``options`` read against their schema (UserError naming the key at fault)."""
+        return bigquery_write_options(self.options, "bigquerySink.options")
+
 
 @dataclass(frozen=True)
 class GcsSink:
@@ -104,6 +135,11 @@ class GcsSink:
     result_column: str = "prediction"
     save_mode: SaveMode = SaveMode.ERRORIFEXISTS
     options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def typed_options(self) -> FileWriteOptions:
+        """``options`` read against the schema of ``format`` at ``uri`` (local or gs://)."""
+        return file_write_options(self.options, self.format.value, self.uri, "gcsSink.options")
 
 
 Sink = BigQuerySink | GcsSink

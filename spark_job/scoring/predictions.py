@@ -1,0 +1,117 @@
+"""The job's predictions as one value: the input, the scorer that maps it, the output's schema.
+
+Nothing is computed when a :class:`Predictions` is made. The model always runs in the task that
+consumes the input's Arrow batches, through :attr:`Predictions.transform` (an
+:class:`~spark_job.scoring.arrow_scorer.ArrowScorer`, then an optional :class:`Layout`):
+
+- a sink that writes from its own Python tasks applies ``transform`` there
+  (:func:`spark_job.sinks.stager.stage_partitions`), so each task reads, scores and encodes its
+  partition — no rows go back to the JVM;
+- any other writer (Spark's file writers, the spark-bigquery connector) reads :meth:`frame`,
+  the same transform through ``mapInArrow``.
+
+Either way the rows, the failed-row policy and the counters are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql.pandas.types import to_arrow_type
+from pyspark.sql.types import StructField, StructType
+
+from spark_job.scoring.arrow_scorer import ArrowScorer
+
+
+@dataclass(frozen=True)
+class OutputColumns:
+    """The columns of the predictions, by role."""
+
+    passthrough: list[str]
+    features: list[str]
+    result: str
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.passthrough, *self.features, self.result]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Output columns renamed, reordered, or added as NULLs after scoring (e.g. to follow an
+    existing table's columns). ``columns`` pairs each output field with the scored column it
+    takes (None: a NULL column of the field's type)."""
+
+    columns: tuple[tuple[str | None, StructField], ...]
+
+    @property
+    def schema(self) -> StructType:
+        return StructType([target for _, target in self.columns])
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        names = [target.name for _, target in self.columns]
+        null_types = {
+            target.name: to_arrow_type(target.dataType)
+            for source, target in self.columns
+            if source is None
+        }
+        for batch in batches:
+            arrays = [
+                batch.column(source)
+                if source is not None
+                else pa.nulls(batch.num_rows, null_types[target.name])
+                for source, target in self.columns
+            ]
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+@dataclass(frozen=True)
+class TaskTransform:
+    """What a task applies to its input batches: score, then lay out. Picklable (it holds no
+    DataFrame), so it can be shipped to executors on its own."""
+
+    scorer: ArrowScorer
+    layout: Layout | None = None
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        scored = self.scorer(batches)
+        return self.layout(scored) if self.layout is not None else scored
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions still to compute: ``source`` mapped by :attr:`transform` has ``schema``."""
+
+    source: DataFrame
+    scorer: ArrowScorer
+    schema: StructType
+    columns: OutputColumns
+    layout: Layout | None = field(default=None)
+
+    @property
+    def transform(self) -> TaskTransform:
+        return TaskTransform(self.scorer, self.layout)
+
+    def frame(self) -> DataFrame:
+        """The predictions as a DataFrame (the model scoring inside ``mapInArrow``)."""
+        return self.source.mapInArrow(self.transform, self.schema)
+
+    def select(self, kept: Sequence[str]) -> Predictions:
+        """The same predictions with only the input columns ``kept`` before the result."""
+        fields = {f.name: f for f in self.schema.fields}
+        schema = StructType([fields[name] for name in [*kept, self.columns.result]])
+        return replace(self, scorer=self.scorer.keeping(kept), schema=schema)
+
+    def laid_out(self, columns: Sequence[tuple[str | None, StructField]]) -> Predictions:
+        """The same predictions, their columns as ``columns`` say (see :class:`Layout`)."""
+        layout = Layout(tuple(columns))
+        return replace(self, layout=layout, schema=layout.schema)
+
+
+def predictions_schema(frame: DataFrame, keep: Sequence[str], result: StructField) -> StructType:
+    """The schema of the ``keep`` columns of ``frame`` and the ``result`` column."""
+    fields = {f.name: f for f in frame.schema.fields}
+    return StructType([*(fields[c] for c in keep), result])

@@ -1,0 +1,114 @@
+"""Executors stage the predictions: each task scores its partition and writes it as one file.
+
+The one stager of every sink that writes from Python: result files (local or ``gs://``) and the
+BigQuery sink's load files. The staging location is a local directory or a ``gs://`` prefix
+that belongs to one run. A task streams its scored Arrow batches into a local temporary file,
+then moves it (local) or uploads it (gs://, with google-cloud-storage: no gcs-connector jar
+needed) as ``part-<partition>-<attempt>-<id>.<ext>`` and reports the name; the driver collects
+those names, so only files of successful task attempts are published. Empty partitions write
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
+
+from spark_job.formats.file_encoders import Encoding
+from spark_job.scoring.predictions import Predictions
+from spark_job.storage import gcs
+
+STAGED_SCHEMA = "name string, rows long, part int"
+_STAGED_ARROW = pa.schema([("name", pa.string()), ("rows", pa.int64()), ("part", pa.int32())])
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    name: str  # relative to the staging location
+    rows: int
+    part: int
+
+
+@dataclass(frozen=True)
+class StageTarget:
+    """Where and how tasks stage: picklable, built once on the driver."""
+
+    location: str  # a local directory or a gs://bucket/prefix (no trailing slash)
+    encoding: Encoding
+    emulator: str | None = None
+
+    @property
+    def extension(self) -> str:
+        return self.encoding.extension
+
+    def uri(self, name: str) -> str:
+        return f"{self.location}/{name}"
+
+    def put(self, local: str, name: str) -> None:
+        """Move the finished local file ``local`` to ``name`` in the staging location."""
+        if gcs.is_gcs(self.location):
+            gcs.upload_file(gcs.client(self.emulator), local, gcs.parse(self.uri(name)))
+        else:
+            shutil.move(local, os.path.join(self.location, name))
+
+
+def _first_and_rest(
+    batches: Iterator[pa.RecordBatch],
+) -> tuple[pa.RecordBatch | None, Iterator[pa.RecordBatch]]:
+    """The first non-empty batch and an iterator over it and the rest (None: no rows)."""
+    for first in batches:
+        if first.num_rows:
+
+            def chained(head: pa.RecordBatch = first) -> Iterator[pa.RecordBatch]:
+                yield head
+                yield from batches
+
+            return first, chained()
+    return None, iter(())
+
+
+def stage_partitions(predictions: Predictions, target: StageTarget) -> list[StagedFile]:
+    """Score and write every non-empty partition to ``target``; the staged files in
+    partition order."""
+    transform = predictions.transform
+
+    def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        part = context.partitionId() if context else 0
+        attempt = context.attemptNumber() if context else 0
+        first, rows_iter = _first_and_rest(transform(batches))
+        if first is None:
+            return
+        name = f"part-{part:05d}-{attempt}-{uuid.uuid4().hex[:8]}.{target.extension}"
+        with tempfile.TemporaryDirectory(prefix="spark_job_part_") as directory:
+            local = os.path.join(directory, name)
+            rows = target.encoding.write(rows_iter, first.schema, local)
+            target.put(local, name)
+        yield pa.RecordBatch.from_pydict(
+            {"name": [name], "rows": [rows], "part": [part]}, schema=_STAGED_ARROW
+        )
+
+    staged = predictions.source.mapInArrow(stage, STAGED_SCHEMA).collect()
+    files = [StagedFile(row.name, int(row.rows), int(row.part)) for row in staged]
+    return sorted(files, key=lambda f: (f.part, f.name))
+
+
+def stage_empty(target: StageTarget, schema: StructType, name: str) -> StagedFile:
+    """One file of no rows (but the schema, where the format has one) at ``name``: no partition
+    had a row, and the output must still exist (or an OVERWRITE still replace it)."""
+    arrow_schema = to_arrow_schema(schema)
+    with tempfile.TemporaryDirectory(prefix="spark_job_part_") as directory:
+        local = os.path.join(directory, name)
+        target.encoding.write(iter(()), arrow_schema, local)
+        target.put(local, name)
+    return StagedFile(name, 0, -1)
