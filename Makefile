@@ -2,6 +2,9 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+#: Tests without Spark, run first by `make test`.
+FAST_TESTS := tests/unit tests/test_layout.py tests/test_spec.py tests/test_spec_options.py \
+	tests/test_versions.py
 
 .PHONY: setup run run-files test lint bench clean
 
@@ -21,9 +24,8 @@ run-files: setup
 	$(PY) -m examples.files_job
 
 test: setup
-	$(PY) -m pytest -q tests/unit tests/test_layout.py tests/test_spec.py tests/test_versions.py
-	$(PY) -m pytest -q --durations=15 tests --ignore=tests/unit \
-		--ignore=tests/test_layout.py --ignore=tests/test_spec.py --ignore=tests/test_versions.py
+	$(PY) -m pytest -q $(FAST_TESTS)
+	$(PY) -m pytest -q --durations=15 tests $(addprefix --ignore=,$(FAST_TESTS))
 
 lint: setup
 	$(PY) -m ruff check spark_job tests benchmarks examples

@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="id of this run, stable across driver restarts (default: $SPARK_JOB_RUN_ID, else the"
         " SparkApplication's name under spark-operator, else random)",
     )
-    parser.add_argument("--dry-run-model", metavar="URI", help="load the model at URI and exit")
+    parser.add_argument(
+        "--dry-run-model",
+        metavar="URI",
+        help="load the model at URI, print its signature, params, result type and features,"
+        " and exit; with --spec-path, also check the source's schema against the signature",
+    )
     parser.add_argument(
         "--status-path", help="write the final status JSON here (a local path or gs://…)"
     )
@@ -77,13 +82,64 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level)
 
 
-def _dry_run_model(uri: str) -> int:
-    from spark_job.scoring.model import load_pyfunc
-    from spark_job.scoring.model_store import resolve_model
+def _result_text(result: Any) -> str:
+    if result.type.value == "ARRAY":
+        return f"ARRAY<{result.item_type.value}>"
+    if result.fields:
+        inner = ", ".join(f"{f.name}: {f.type.value}" for f in result.fields)
+        return f"STRUCT<{inner}>" + (" (flattened)" if result.flatten else "")
+    return str(result.type.value)
 
-    model = load_pyfunc(resolve_model(uri))
-    print(f"model loaded: {uri} ({type(model).__name__})", flush=True)
+
+def _dry_run_model(args: argparse.Namespace) -> int:
+    """``--dry-run-model URI``: load the model, print its signature, params, the result type
+    and the features a job would give it; with ``--spec-path`` (the spec's model with this
+    URI), also read the source's schema and check it against the signature (exit 2 with the
+    mismatches). Never scores, never writes."""
+    from dataclasses import replace
+
+    from spark_job.scoring.model import load_pyfunc
+    from spark_job.scoring.signature import describe, plan_model
+    from spark_job.spec import ModelSpec, load_spec
+
+    uri = args.dry_run_model
+    spec = load_spec(args.spec_path) if args.spec_path else None
+    model = replace(spec.model, uri=uri) if spec else ModelSpec(uri=uri)
+    plan = plan_model(model)
+    loaded = load_pyfunc(plan.model_dir)
+    print(f"model loaded: {uri} ({type(loaded).__name__})")
+    for line in describe(plan, model.params):
+        print(line)
+    print(f"result: {_result_text(plan.result)} (model.result.type {model.result.type.value})")
+    listed = spec.source.features if spec else []
+    if listed:
+        print(f"features: {', '.join(listed)} (from the spec)")
+    elif plan.signature_features:
+        print(f"features: {', '.join(plan.signature_features)} (from the signature)")
+    else:
+        print("features: every column of the input that is not passed through")
+    if spec is not None:
+        _dry_run_preflight(args, replace(spec, model=model), plan)
+        print("preflight: ok")
+    sys.stdout.flush()
     return EXIT_OK
+
+
+def _dry_run_preflight(args: argparse.Namespace, spec: Any, plan: Any) -> None:
+    """The source's schema (planned, not read) against the signature: UserError if it does
+    not fit."""
+    from spark_job.run.runner import fit_to_signature
+    from spark_job.run.session import build_session
+    from spark_job.sources import open_source
+
+    source = open_source(spec, plan.signature_features)
+    source.check_options()
+    spark = build_session(args.job_name or "dry-run-model", local=args.local, master=args.master)
+    try:
+        fit_to_signature(spark, source.read(spark), spec, plan, source)
+    finally:
+        source.close()
+        spark.stop()
 
 
 def _run_id(args: argparse.Namespace) -> str:
@@ -123,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec_path)
         from spark_job.run.preflight import preflight
 
-        sink, source = preflight(spec, args.job_name, run_id)
+        sink, source, plan = preflight(spec, args.job_name, run_id)
         from spark_job.run.runner import run_job
         from spark_job.run.session import build_session
 
@@ -136,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         lifecycle.state("RUNNING", spark_application_id=application_id)
         result = run_job(
             spark, spec, args.job_name, run_id, args.progress_interval, meter,
-            sink=sink, source=source,
+            sink=sink, source=source, plan=plan,
         )  # fmt: skip
     except BaseException as error:
         if terminating():
@@ -171,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         configure_logging(args.log_level)
         if args.dry_run_model:
-            return _dry_run_model(args.dry_run_model)
+            return _dry_run_model(args)
         return _run(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

@@ -28,7 +28,9 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
     - ``constant``: ``value`` for every row, as given (any type, lists for arrays);
     - ``pairs``: a 2-column array ``[x, 2x]`` of the first feature;
     - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number;
-    - ``slow``: like ``sum``, after sleeping ``value`` seconds per batch.
+    - ``slow``: like ``sum``, after sleeping ``value`` seconds per batch;
+    - ``param``: the ``params`` entry named ``value``, per row (None without it);
+    - ``dtypes``: ``name:dtype`` of each column it received, comma-joined (str).
     ``load_marker``: a directory where each load of the model creates one file, holding the
     JSON of ``context.artifacts`` (where the loading process found the model's artifacts).
     """
@@ -68,6 +70,11 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
         if self.behaviour == "pairs":
             first = model_input.iloc[:, 0].to_numpy(dtype=float)
             return np.column_stack([first, 2 * first])
+        if self.behaviour == "param":  # the param named ``value``, per row
+            return np.array([(params or {}).get(self.value)] * rows, dtype=object)
+        if self.behaviour == "dtypes":
+            text = ",".join(f"{name}:{dtype}" for name, dtype in model_input.dtypes.items())
+            return np.array([text] * rows, dtype=object)
         raise ValueError(f"unknown behaviour {self.behaviour}")
 
 

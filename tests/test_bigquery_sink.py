@@ -554,7 +554,7 @@ bigquerySink:
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=dict(os.environ),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rows in: 2, rows out: 2" in proc.stdout
+    assert "instances: 2 succeeded, 0 failed; rows written: 2" in proc.stdout
     rows = run_sql(f"SELECT * FROM `{EMULATOR_PROJECT}.{DATASET}.table_iris_result`")
     assert sorted(round(r["prediction"], 6) for r in rows) == [10.2, 14.7]
     assert _staging_objects() == []

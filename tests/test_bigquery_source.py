@@ -603,7 +603,7 @@ gcsSink: {{format: PARQUET, uri: {out}, save_mode: OVERWRITE}}
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=dict(os.environ),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rows in: 2, rows out: 2" in proc.stdout
+    assert "instances: 2 succeeded, 0 failed; rows written: 2" in proc.stdout
     assert "BigQuery engine storage-api (auto)" in proc.stderr
     got = pd.read_parquet(out).sort_values("s")
     assert got.columns.tolist() == ["s", "f", "id", "prediction"]

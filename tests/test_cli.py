@@ -117,7 +117,7 @@ def test_run_then_error_if_exists_then_ignore(job_files: dict[str, Path]) -> Non
     spec = write_spec(root, "first", job_files["model"], output)
     proc = run_cli("--job-name", "first", "--spec-path", str(spec), "--local")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rows in: 3, rows out: 3" in proc.stdout
+    assert "instances: 3 succeeded, 0 failed; rows written: 3" in proc.stdout
     assert sorted(pd.read_parquet(output)["prediction"]) == [0.5, 1.5, 2.5]
 
     proc = run_cli("--job-name", "second", "--spec-path", str(spec), "--local")

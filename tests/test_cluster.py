@@ -236,7 +236,9 @@ def test_cluster_predictions_equal_local_mode(
         "COMPLETED",
     ]
     others = [line for line in lines if not line.startswith("{")]
-    assert len(others) == 1 and others[0].startswith("rows in: 150, rows out: 150, failed: 0")
+    assert len(others) == 1 and others[0].startswith(
+        "instances: 150 succeeded, 0 failed; rows written: 150"
+    )
     running = next(e for e in events if e.get("state") == "RUNNING")
     assert str(running["spark_application_id"]).startswith("app-")  # a standalone app
     status = json.loads((tmp_path / "status.json").read_text())

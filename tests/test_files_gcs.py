@@ -435,7 +435,7 @@ errorHandling:
     )
     proc = run_cli("--job-name", "cmle_style", "--spec-path", str(spec), "--local")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "rows in: 5, rows out: 3, failed: 2" in proc.stdout
+    assert "instances: 3 succeeded, 2 failed; rows written: 3" in proc.stdout
     names = g.listing(bucket, "predictions/")
     results = [n for n in names if SHARD.search(n)]
     assert results and len(results) == int(SHARD.search(results[0])[2])  # type: ignore[index]

@@ -106,7 +106,9 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     assert completed["rows_written"] == ROWS and completed["destination"] == str(output)
     # Spark's own logs go to stderr: stdout is the job's JSON lines and its summary.
     others = [line for line in stdout.splitlines() if not line.startswith("{")]
-    assert len(others) == 1 and others[0].startswith(f"rows in: {ROWS}, rows out: {ROWS}")
+    assert len(others) == 1 and others[0].startswith(
+        f"instances: {ROWS} succeeded, 0 failed; rows written: {ROWS}"
+    )
 
     progress = _events(stdout, "progress")
     assert progress, stdout

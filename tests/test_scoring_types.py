@@ -28,7 +28,7 @@ from spark_job.scoring.arrow_input import FeatureConverters, feature_frame
 from spark_job.scoring.arrow_scorer import ArrowScorer, arrow_scoring_supported
 from spark_job.scoring.model import model_input, ship_model
 from spark_job.scoring.predictions import OutputColumns, Predictions, predictions_schema
-from spark_job.scoring.results import result_field
+from spark_job.scoring.results import result_fields
 from spark_job.spec import ModelResult, ResultType
 
 # Spark's Python workers unpickle this module's functions and model without importing tests.
@@ -229,7 +229,7 @@ def test_arrow_scorer_scores_timestamp_array_and_struct_features(
         policy=None,
         keep=["id", *features],
     )
-    schema = predictions_schema(frame, ["id", *features], result_field(result, "p"))
+    schema = predictions_schema(frame, ["id", *features], result_fields(result, "p"))
     columns = OutputColumns(["id"], features, "p")
     scored = Predictions(frame, scorer, schema, columns).frame()
     got = {r["id"]: r["p"] for r in scored.collect()}

@@ -92,7 +92,8 @@ def test_defaults() -> None:
     spec = parse_spec_text(FILES_SPEC)
     assert isinstance(spec.source, GcsSource) and isinstance(spec.sink, GcsSink)
     assert spec.source.uris == ["/data/in"]
-    assert spec.model.result.type is ResultType.DOUBLE
+    # AUTO: from the model's output schema, DOUBLE without one (scoring/result_types.py)
+    assert spec.model.result.type is ResultType.AUTO
     assert spec.sink.result_column == "prediction"
     assert spec.sink.save_mode is SaveMode.ERRORIFEXISTS
     assert spec.error_handling.mode is ErrorMode.FAIL_FAST

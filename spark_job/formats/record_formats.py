@@ -32,9 +32,12 @@ DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 @dataclass(frozen=True)
 class Problem:
+    """``raw``: the text of the line or record, when the reader has it (for error records)."""
+
     kind: str
     message: str
     fatal: bool = False
+    raw: str | None = None
 
 
 Item = tuple[int, Any]
@@ -72,6 +75,11 @@ class CsvDialect:
         )
 
 
+def _line_text(raw: bytes) -> str:
+    """A line as text for an error record (bytes that are not UTF-8 replaced)."""
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
 def read_json(stream: IO[bytes]) -> Iterator[Item]:
     for number, raw in enumerate(stream, start=1):
         if not raw.strip():
@@ -79,10 +87,11 @@ def read_json(stream: IO[bytes]) -> Iterator[Item]:
         try:
             value = json.loads(raw)
         except UnicodeDecodeError as error:
-            yield number, Problem(UNPARSEABLE, f"not UTF-8 text: {error.reason}")
+            text = _line_text(raw)
+            yield number, Problem(UNPARSEABLE, f"not UTF-8 text: {error.reason}", raw=text)
             continue
         except ValueError as error:
-            yield number, Problem(UNPARSEABLE, f"not valid JSON: {error}")
+            yield number, Problem(UNPARSEABLE, f"not valid JSON: {error}", raw=_line_text(raw))
             continue
         yield number, value
 
@@ -121,10 +130,8 @@ def read_csv(stream: IO[bytes], dialect: CsvDialect) -> Iterator[Item]:
                 continue
             names = [f"_c{i}" for i in range(len(row))]
         if len(row) != len(names):
-            yield (
-                line,
-                Problem(UNPARSEABLE, f"has {len(row)} fields but the header has {len(names)}"),
-            )
+            message = f"has {len(row)} fields but the header has {len(names)}"
+            yield line, Problem(UNPARSEABLE, message, raw=dialect.sep.join(row))
             continue
         yield line, dict(zip(names, row, strict=True))
 

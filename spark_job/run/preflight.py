@@ -2,22 +2,27 @@
 
 The sink and source are built from the spec — table ids, buckets, output folders, the job name
 a BigQuery load job is named after, every option the job reads itself — exactly as the runner
-builds them later; what needs Spark or a service (the SaveMode against the existing output,
-the connector on the class path, the input's schema) comes after, in the runner.
+builds them later, and the model is found and its signature read (``model.params`` checked
+against it); what needs Spark or a service (the SaveMode against the existing output, the
+connector on the class path, the input's schema against the signature) comes after, in the
+runner.
 """
 
 from __future__ import annotations
 
+from spark_job.scoring.signature import ModelPlan, plan_model
 from spark_job.sinks import Sink, open_sink
 from spark_job.sources import SourceReader, open_source
 from spark_job.spec import JobSpec
 
 
-def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[Sink, SourceReader]:
-    """The job's sink and source, checked: UserError for anything wrong in ``spec`` that can be
-    told without Spark. The runner takes them as they are (building them can look up the
-    default project, which may ask the metadata server)."""
+def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[Sink, SourceReader, ModelPlan]:
+    """The job's sink, source and model plan, checked: UserError for anything wrong in ``spec``
+    that can be told without Spark. The runner takes them as they are (building them can look
+    up the default project, which may ask the metadata server; the model may be downloaded)."""
     sink = open_sink(spec, job_name, run_id)
     source = open_source(spec)
     source.check_options()
-    return sink, source
+    plan = plan_model(spec.model)
+    source.model_inputs = plan.signature_features  # the features when the spec lists none
+    return sink, source, plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
@@ -20,15 +21,16 @@ from spark_job.scoring.arrow_scorer import ArrowScorer
 from spark_job.scoring.batching import BatchSize
 from spark_job.scoring.model import ship_model
 from spark_job.scoring.model_libraries import preload_modules
-from spark_job.scoring.model_store import resolve_model
 from spark_job.scoring.predictions import OutputColumns, Predictions, predictions_schema
-from spark_job.scoring.results import result_field
+from spark_job.scoring.result_types import resolve_result
+from spark_job.scoring.results import result_fields
 from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors
+from spark_job.scoring.signature import ModelPlan, plan_model
 from spark_job.scoring.warmup import WorkerWarmup, worker_environment
 from spark_job.sinks import Sink, Skip, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
-from spark_job.spec import JobSpec
+from spark_job.spec import JobSpec, ModelResult
 
 
 @dataclass
@@ -47,8 +49,9 @@ class JobResult:
         if self.status == "SKIPPED":
             return f"skipped: {self.skip_reason}"
         return (
-            f"rows in: {self.rows_read}, rows out: {self.rows_written},"
-            f" failed: {self.rows_failed}, seconds: {self.seconds:.1f} -> {self.destination}"
+            f"instances: {self.rows_predicted} succeeded, {self.rows_failed} failed;"
+            f" rows written: {self.rows_written}, seconds: {self.seconds:.1f}"
+            f" -> {self.destination}"
         )
 
 
@@ -59,10 +62,15 @@ def predictions_of(
     rows_predicted: Accumulator[int],
     errors: RowErrors,
     input_files: tuple[str, ...] = (),
+    result: ModelResult | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Predictions:
     """The model over ``frame`` (passthrough + features + hidden origin columns), still to
     compute: every sink gets this one value (see :mod:`spark_job.scoring.predictions`).
-    ``input_files`` are the files the origin columns index, for error messages."""
+    ``input_files`` are the files the origin columns index, for error messages; ``result`` the
+    resolved ``model.result`` (default: the spec's, which must then be concrete); ``params``
+    what ``predict`` gets (``ModelPlan.params``)."""
+    result = result or resolve_result(spec.model.result, None)
     unreadable = [f for f in frame.schema.fields if not arrow_convertible(f.dataType)]
     if unreadable:
         names = ", ".join(f"'{f.name}' ({f.dataType.simpleString()})" for f in unreadable)
@@ -73,21 +81,39 @@ def predictions_of(
     passthrough = list(spec.source.passthrough)
     origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
     features = [c for c in frame.columns if c not in passthrough and c not in origin]
-    columns = OutputColumns(passthrough, features, spec.sink.result_column)
+    name = spec.sink.result_column
+    result_columns = result_fields(result, name)
+    columns = OutputColumns(passthrough, features, name, tuple(f.name for f in result_columns))
     keep = [*passthrough, *features]
     scorer = ArrowScorer.for_frame(
         frame,
         shipped_name=shipped_name,
         features=features,
-        result=spec.model.result,
-        result_column=columns.result,
+        result=result,
+        result_column=name,
         rows_predicted=rows_predicted,
         policy=errors.task_view(input_files),
         origin=origin,
         keep=keep,
+        params=params,
     )
-    result = result_field(spec.model.result, columns.result)
-    return Predictions(frame, scorer, predictions_schema(frame, keep, result), columns)
+    return Predictions(frame, scorer, predictions_schema(frame, keep, result_columns), columns)
+
+
+def fit_to_signature(
+    spark: SparkSession, frame: DataFrame, spec: JobSpec, plan: ModelPlan, source: SourceReader
+) -> DataFrame:
+    """``frame`` checked against the model's signature and converted for it (UserError listing
+    every mismatch), before any task scores. An input known to be empty is not compared: a
+    reader that found no instance guesses its columns' types."""
+    if source.estimated_rows == 0:
+        return frame
+    passthrough = list(spec.source.passthrough)
+    features = [c for c in frame.columns if c not in passthrough and c not in ORIGIN_COLUMNS]
+    return plan.check_input(
+        frame, features, spec.source_field, spec.model.typed_options.cast_inputs,
+        lambda names: source.columns_with_nulls(spark, names), passthrough,
+    )  # fmt: skip
 
 
 def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None, source: SourceReader) -> None:
@@ -108,6 +134,7 @@ def run_job(
     *,
     sink: Sink | None = None,
     source: SourceReader | None = None,
+    plan: ModelPlan | None = None,
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
@@ -116,8 +143,9 @@ def run_job(
     never publishing), the row errors judged (``errorHandling.maxErrorRatio``), publish.
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
     ``meter`` receives seconds per stage and live row counters as the run goes (for the
-    status of a run that fails or is stopped). ``sink`` and ``source``, when given, are the
-    ones :func:`spark_job.run.preflight.preflight` built from ``spec``; else built here.
+    status of a run that fails or is stopped). ``sink``, ``source`` and ``plan`` (the model
+    and its signature), when given, are the ones :func:`spark_job.run.preflight.preflight`
+    built from ``spec``; else built here.
     """
     started = time.monotonic()
     meter = meter or RunMeter()
@@ -128,10 +156,12 @@ def run_job(
         return JobResult(
             status="SKIPPED", destination=sink.destination, skip_reason=decision.reason
         )
-    model_dir = resolve_model(spec.model.uri)
-    source = source or open_source(spec)
+    plan = plan or plan_model(spec.model)
+    model_dir = plan.model_dir
+    source = source or open_source(spec, plan.signature_features)
     rows_predicted = spark.sparkContext.accumulator(0)
-    errors = RowErrors.create(spark, spec.error_handling, spec.source_field)
+    # RECORD_AND_CONTINUE: the sink says where failed instances are written whole
+    errors = RowErrors.create(spark, spec.error_handling, spec.source_field, sink.records_target)
     meter.count("rows_predicted", lambda: rows_predicted.value)
     meter.count("rows_failed", lambda: errors.failed)
     meter.count("rows_read", lambda: rows_predicted.value + errors.failed)
@@ -144,11 +174,13 @@ def run_job(
             shipped = ship_model(spark, model_dir)
             # Executors load the model while the driver plans the input.
             warmup = WorkerWarmup(spark, shipped.name, cores).start()
-            frame = spread(source.read(spark, errors, count_rows=progress_interval > 0), cores)
+            frame = source.read(spark, errors, count_rows=progress_interval > 0)
+            frame = spread(fit_to_signature(spark, frame, spec, plan, source), cores)
             batch_size = BatchSize(spark, frame.schema)  # the model's input: see batching.py
             predictions = predictions_of(
-                frame, spec, shipped.name, rows_predicted, errors, source.input_files
-            )
+                frame, spec, shipped.name, rows_predicted, errors, source.input_files, plan.result,
+                plan.params,
+            )  # fmt: skip
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(

@@ -110,6 +110,9 @@ def status_document(
             destination=result.destination,
             outcome=result.status,
         )
+    # the same counts, as instances: those the model predicted, those left out (row errors)
+    document["instances_succeeded"] = document["rows_predicted"]
+    document["instances_failed"] = document["rows_failed"]
     predict_seconds = stages.get("predict")
     if predict_seconds and document["rows_predicted"]:
         document["rows_per_second"] = round(document["rows_predicted"] / predict_seconds, 1)

@@ -20,16 +20,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame
-from pyspark.sql.pandas.types import to_arrow_type
 
 from spark_job.scoring.arrow_input import FeatureConverters, arrow_convertible, feature_frame
-from spark_job.scoring.model import load_shipped_model, score_batch
-from spark_job.scoring.results import result_spark_type
+from spark_job.scoring.model import WithParams, load_shipped_model, score_batch
+from spark_job.scoring.results import result_arrays
 from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
@@ -64,6 +62,8 @@ class ArrowScorer:
     policy: TaskPolicy | None
     origin: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+    #: ``predict``'s params (None: called without)
+    params: dict[str, Any] | None = None
 
     @classmethod
     def for_frame(cls, frame: DataFrame, **fields: Any) -> ArrowScorer:
@@ -78,9 +78,11 @@ class ArrowScorer:
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         model = load_shipped_model(self.shipped_name)
-        errors = TaskErrors(self.policy.accumulator if self.policy else None)
-        result_type = to_arrow_type(result_spark_type(self.result))
+        if self.params is not None:
+            model = WithParams(model, self.params)
+        errors = TaskErrors.for_policy(self.policy)
         for batch in batches:
+            errors.instances = batch  # a failed instance's record holds its input columns
             frame = feature_frame(batch, self.features, self.converters)
             origin = [batch.column(name).to_pandas() for name in self.origin]
             values, ok = score_batch(model, frame, origin, self.policy, self.result, errors)
@@ -89,11 +91,7 @@ class ArrowScorer:
                 kept = kept.filter(pa.array(ok))
                 values = values[ok]
             self.rows_predicted.add(kept.num_rows)
-            yield kept.append_column(
-                self.result_column, pa.array(_plain(values), type=result_type, from_pandas=True)
-            )
-
-
-def _plain(values: pd.Series) -> Any:
-    """Values pyarrow converts directly: numpy for numbers, lists for objects."""
-    return values.to_numpy() if values.dtype != object else values.tolist()
+            for name, array in result_arrays(values, self.result, self.result_column):
+                kept = kept.append_column(name, array)
+            yield kept
+        errors.close()  # the task's error records, if any, put and reported

@@ -34,9 +34,15 @@ def _origin(
     return policy.file_name(origin[0].iloc[row]), None if pd.isna(line) else int(line)
 
 
+def _plain(value: Any) -> Any:
+    """A NumPy scalar or array as Python values (for messages)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _instance(frame: pd.DataFrame, row: int) -> str:
-    values = {name: frame[name].iloc[row] for name in frame.columns}
-    return short(repr({k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}))
+    return short(repr({name: _plain(frame[name].iloc[row]) for name in frame.columns}))
 
 
 def _predict_one(model: Any, frame: pd.DataFrame, row: int, result: ModelResult) -> Any:
@@ -90,8 +96,7 @@ def isolate_rows(
             raise
         except Exception as row_error:
             file, line = _origin(policy, origin, row)
+            note = f" (instance {_instance(frame, row)})" if file is None else ""
             message = describe_exception(row_error)
-            if file is None:
-                message = f"{message} (instance {_instance(frame, row)})"
-            errors.record(MODEL_ERROR, file, line, message)
+            errors.record(MODEL_ERROR, file, line, message, errors.instance(row), note)
     return pd.Series(values, dtype=object), ok

@@ -48,6 +48,18 @@ def load_shipped_model(shipped_name: str) -> Any:
 
 
 @dataclass(frozen=True)
+class WithParams:
+    """A loaded model whose every ``predict`` gets ``params`` (``model.params`` merged over the
+    signature's defaults): whole batches and the single rows of failure isolation alike."""
+
+    model: Any
+    params: dict[str, Any]
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return self.model.predict(frame, params=self.params)
+
+
+@dataclass(frozen=True)
 class ShippedModel:
     """A model directory distributed to every executor under ``name``."""
 

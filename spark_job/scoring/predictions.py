@@ -28,15 +28,21 @@ from spark_job.scoring.arrow_scorer import ArrowScorer
 
 @dataclass(frozen=True)
 class OutputColumns:
-    """The columns of the predictions, by role."""
+    """The columns of the predictions, by role. ``result`` is the result column's name;
+    ``results`` the columns it is written as (itself, or one per field when flattened)."""
 
     passthrough: list[str]
     features: list[str]
     result: str
+    results: tuple[str, ...] = ()
+
+    @property
+    def result_columns(self) -> list[str]:
+        return list(self.results or (self.result,))
 
     @property
     def all(self) -> list[str]:
-        return [*self.passthrough, *self.features, self.result]
+        return [*self.passthrough, *self.features, *self.result_columns]
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class Predictions:
     def select(self, kept: Sequence[str]) -> Predictions:
         """The same predictions with only the input columns ``kept`` before the result."""
         fields = {f.name: f for f in self.schema.fields}
-        schema = StructType([fields[name] for name in [*kept, self.columns.result]])
+        schema = StructType([fields[name] for name in [*kept, *self.columns.result_columns]])
         return replace(self, scorer=self.scorer.keeping(kept), schema=schema)
 
     def laid_out(self, columns: Sequence[tuple[str | None, StructField]]) -> Predictions:
@@ -111,7 +117,9 @@ class Predictions:
         return replace(self, layout=layout, schema=layout.schema)
 
 
-def predictions_schema(frame: DataFrame, keep: Sequence[str], result: StructField) -> StructType:
-    """The schema of the ``keep`` columns of ``frame`` and the ``result`` column."""
+def predictions_schema(
+    frame: DataFrame, keep: Sequence[str], results: Sequence[StructField]
+) -> StructType:
+    """The schema of the ``keep`` columns of ``frame`` and the ``results`` column(s)."""
     fields = {f.name: f for f in frame.schema.fields}
-    return StructType([*(fields[c] for c in keep), result])
+    return StructType([*(fields[c] for c in keep), *results])

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import (
     ArrayType,
     DataType,
@@ -15,6 +17,7 @@ from pyspark.sql.types import (
     LongType,
     StringType,
     StructField,
+    StructType,
 )
 
 from spark_job.spec import ModelResult, ResultType
@@ -44,15 +47,40 @@ class ModelOutputError(ValueError):
 
 
 def result_spark_type(result: ModelResult) -> DataType:
+    """The Spark type of a resolved result (see :mod:`spark_job.scoring.result_types`)."""
     if result.type is ResultType.ARRAY:
         assert result.item_type is not None
         return ArrayType(SCALAR_SPARK_TYPES[result.item_type])
+    if result.type is ResultType.STRUCT:
+        return StructType(
+            [StructField(f.name, SCALAR_SPARK_TYPES[f.type], True) for f in result.fields]
+        )
     return SCALAR_SPARK_TYPES[result.type]
 
 
-def result_field(result: ModelResult, name: str) -> StructField:
-    """The result column ``name`` of the output schema (nullable: a model may return None)."""
-    return StructField(name, result_spark_type(result), nullable=True)
+def result_fields(result: ModelResult, name: str) -> list[StructField]:
+    """The output's result column ``name`` (nullable: a model may return None), or with
+    ``flatten`` one column ``<name>_<field>`` per field of the STRUCT."""
+    if result.flatten:
+        return [
+            StructField(f"{name}_{f.name}", SCALAR_SPARK_TYPES[f.type], True) for f in result.fields
+        ]
+    return [StructField(name, result_spark_type(result), nullable=True)]
+
+
+def _plain(values: pd.Series) -> Any:
+    """Values pyarrow converts directly: numpy for numbers, lists for objects."""
+    return values.to_numpy() if values.dtype != object else values.tolist()
+
+
+def result_arrays(values: pd.Series, result: ModelResult, name: str) -> list[tuple[str, pa.Array]]:
+    """The result columns (name, Arrow array) of converted ``values``, as
+    :func:`result_fields` names them."""
+    arrow_type = to_arrow_type(result_spark_type(result))
+    array = pa.array(_plain(values), type=arrow_type, from_pandas=True)
+    if not result.flatten:
+        return [(name, array)]
+    return [(f"{name}_{f.name}", array.field(i)) for i, f in enumerate(result.fields)]
 
 
 def _describe(output: Any) -> str:
@@ -125,11 +153,53 @@ def _array_rows(output: Any, rows: int) -> list[Any]:
     return list(values)
 
 
+def _struct_frame(output: Any, names: list[str]) -> pd.DataFrame:
+    """The model's output as a frame of the STRUCT's fields: a DataFrame (or a dict of columns,
+    or records) by name, or a 2-D array with one column per field, in order."""
+    if isinstance(output, pd.DataFrame):
+        frame = output
+    elif isinstance(output, dict) or (isinstance(output, list) and output and
+                                      isinstance(output[0], dict)):  # fmt: skip
+        frame = pd.DataFrame(output)
+    else:
+        values = np.asarray(output)
+        if values.ndim != 2 or values.shape[1] != len(names):
+            raise ModelOutputError(
+                f"model.result.type: STRUCT of {', '.join(names)} was declared but the model"
+                f" returned {_describe(output)}; return a DataFrame with those columns."
+            )
+        frame = pd.DataFrame(values, columns=names)
+    missing = [name for name in names if name not in frame.columns]
+    if missing:
+        raise ModelOutputError(
+            f"model.result.fields: the model's output has no column {', '.join(missing)}"
+            f" (it has {', '.join(map(str, frame.columns))})."
+        )
+    return frame
+
+
+def _struct_rows(output: Any, result: ModelResult, rows: int) -> pd.Series:
+    frame = _struct_frame(output, [f.name for f in result.fields])
+    if len(frame) != rows:
+        raise ModelOutputError(
+            f"model: the model returned {len(frame)} predictions for {rows} rows."
+        )
+    columns = {
+        f.name: _cast_scalar(frame[f.name].reset_index(drop=True).to_numpy(), f.type,
+                             f"model.result.fields.{f.name}")
+        for f in result.fields
+    }  # fmt: skip
+    records = pd.DataFrame(columns).astype(object).where(pd.DataFrame(columns).notna(), None)
+    return pd.Series(records.to_dict("records"), dtype=object)
+
+
 def to_result_series(output: Any, result: ModelResult, rows: int) -> pd.Series:
     """Convert a model's output for ``rows`` input rows to a pandas Series of ``result``'s type.
 
     Raises :class:`ModelOutputError` naming ``model.result.type`` when it cannot.
     """
+    if result.type is ResultType.STRUCT:
+        return _struct_rows(output, result, rows)
     if result.type is not ResultType.ARRAY:
         return _cast_scalar(_scalar_values(output, rows), result.type, "model.result.type")
     assert result.item_type is not None

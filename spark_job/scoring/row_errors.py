@@ -10,18 +10,31 @@
 Error kinds: ``UNPARSEABLE`` (a line or record that cannot be decoded), ``WRONG_TYPE`` (a
 decoded instance whose values do not fit the input's column types), ``MODEL_ERROR`` (the model
 raised on the instance).
+
+Under ``RECORD_AND_CONTINUE`` a sink may also keep every failed instance whole (see
+:mod:`spark_job.scoring.error_records`): :class:`TaskErrors` writes them as it counts them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.accumulators import Accumulator, AccumulatorParam
 
 from spark_job.errors import UserError
+from spark_job.scoring.error_records import (
+    ErrorRecords,
+    RecordFilesParam,
+    RecordsTarget,
+    published_files,
+)
 from spark_job.spec import ErrorHandling, ErrorMode
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 WRONG_TYPE = "WRONG_TYPE"
 MODEL_ERROR = "MODEL_ERROR"
@@ -95,22 +108,65 @@ def example(file: str | None, line: int | None, message: str) -> dict[str, Any]:
 
 
 class TaskErrors:
-    """Errors seen by one task (or one partition), flushed to the accumulator in one update."""
+    """Errors seen by one task (or one partition), flushed to the accumulator in one update;
+    with ``records``, each failed instance is also written as an error record."""
 
-    def __init__(self, accumulator: Accumulator[Stats] | None) -> None:
+    def __init__(
+        self, accumulator: Accumulator[Stats] | None, records: ErrorRecords | None = None
+    ) -> None:
         self.accumulator = accumulator
         self.stats: Stats = {}
+        self.writer = records.writer() if records is not None else None
+        #: The batch being scored: row ``i`` of the model's frame is its row ``i``.
+        self.instances: pa.RecordBatch | None = None
 
-    def record(self, kind: str, file: str | None, line: int | None, message: str) -> None:
+    @classmethod
+    def for_policy(cls, policy: TaskPolicy | None) -> TaskErrors:
+        if policy is None:
+            return cls(None)
+        return cls(policy.accumulator, policy.records)
+
+    @property
+    def recording(self) -> bool:
+        """Whether failed instances are written (not only counted)."""
+        return self.writer is not None
+
+    def instance(self, row: int) -> dict[str, Any] | None:
+        """Row ``row`` of :attr:`instances` without the origin columns (None: not recording)."""
+        if self.writer is None or self.instances is None:
+            return None
+        values = self.instances.slice(row, 1).to_pylist()[0]
+        return {k: v for k, v in values.items() if k not in ORIGIN_COLUMNS}
+
+    def record(
+        self,
+        kind: str,
+        file: str | None,
+        line: int | None,
+        message: str,
+        instance: dict[str, Any] | None = None,
+        example_note: str = "",
+    ) -> None:
+        """Count one failed instance; write its record when recording (``instance`` as the
+        record holds it). ``example_note`` is added to the message in the examples only."""
         stats = self.stats.setdefault(kind, {"count": 0, "examples": []})
         stats["count"] += 1
         if len(stats["examples"]) < MAX_EXAMPLES:
-            stats["examples"].append(example(file, line, message))
+            stats["examples"].append(example(file, line, message + example_note))
+        if self.writer is not None:
+            text = f"{where(file, line)}: {message}" if file is not None else message
+            self.writer.add(instance, kind, text)
 
     def flush(self) -> None:
         if self.stats and self.accumulator is not None:
             self.accumulator.add(self.stats)
         self.stats = {}
+
+    def close(self) -> None:
+        """The task's end: the counts flushed, the records (if any) put and reported."""
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
 
 
 # --------------------------------------------------------------------------- job-level
@@ -126,11 +182,26 @@ class RowErrors:
     handling: ErrorHandling
     accumulator: Accumulator[Stats] | None = None
     source_field: str = "source"
+    records: ErrorRecords | None = None
 
     @classmethod
-    def create(cls, spark: Any, handling: ErrorHandling, source_field: str) -> RowErrors:
+    def create(
+        cls,
+        spark: Any,
+        handling: ErrorHandling,
+        source_field: str,
+        records: Callable[[], RecordsTarget | None] | None = None,
+    ) -> RowErrors:
+        """The job's errors; under RECORD_AND_CONTINUE, failed instances are also written
+        where ``records`` (the sink's :meth:`~spark_job.sinks.base.Sink.records_target`,
+        asked only then) says, when it names a place."""
         accumulator = spark.sparkContext.accumulator({}, ErrorStatsParam())
-        return cls(handling=handling, accumulator=accumulator, source_field=source_field)
+        errors = cls(handling=handling, accumulator=accumulator, source_field=source_field)
+        target = records() if records is not None and errors.record_and_continue else None
+        if target is not None:
+            names = spark.sparkContext.accumulator([], RecordFilesParam())
+            errors.records = ErrorRecords(target, names)
+        return errors
 
     @property
     def record_and_continue(self) -> bool:
@@ -144,6 +215,7 @@ class RowErrors:
             accumulator=self.accumulator,
             source_field=self.source_field,
             files=list(files),
+            records=self.records,
         )
 
     @property
@@ -154,8 +226,15 @@ class RowErrors:
     def failed(self) -> int:
         return sum(int(s["count"]) for s in self.stats.values())
 
+    @property
+    def record_files(self) -> tuple[str, ...]:
+        """The error records' side files of successful tasks (names under the target)."""
+        if self.records is None:
+            return ()
+        return tuple(published_files(self.records.accumulator.value))
+
     def report(self, rows_predicted: int) -> ErrorReport:
-        return ErrorReport(stats=self.stats, rows_ok=rows_predicted)
+        return ErrorReport(stats=self.stats, rows_ok=rows_predicted, record_files=self.record_files)
 
     def check(self, rows_predicted: int) -> ErrorReport | None:
         """The job's end: raise UserError if too many instances failed; the report to publish
@@ -183,6 +262,7 @@ class TaskPolicy:
     accumulator: Accumulator[Stats] | None
     source_field: str
     files: list[str]
+    records: ErrorRecords | None = None  # where failed instances are written, if anywhere
 
     def file_name(self, index: Any) -> str | None:
         if index is None:
@@ -195,10 +275,13 @@ class TaskPolicy:
 
 @dataclass(frozen=True)
 class ErrorReport:
-    """Counts and examples per error kind, as written to ``prediction.errors_stats-*``."""
+    """Counts and examples per error kind, as written to ``prediction.errors_stats-*``;
+    ``record_files``: the error records' side files to publish (names under the sink's
+    :class:`~spark_job.scoring.error_records.RecordsTarget`)."""
 
     stats: Stats
     rows_ok: int
+    record_files: tuple[str, ...] = ()
 
     @property
     def failed(self) -> int:

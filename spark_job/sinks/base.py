@@ -3,6 +3,7 @@
 The runner alone drives it, in this order::
 
     prepare(spark)           driver, before anything is read: Proceed, or Skip(reason)
+    records_target()         driver, RECORD_AND_CONTINUE only: where failed instances go
     stage(predictions)       executors write under a staging location of this run only
     publish(staged, report)  driver, once the row errors are judged: all or nothing
     abort()                  driver, on any failure (and safe to call more than once)
@@ -21,6 +22,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_job.errors import UserError
+from spark_job.scoring.error_records import RecordsTarget
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
 from spark_job.sinks.stager import StagedFile
@@ -96,6 +98,13 @@ class Sink(ABC):
             return Skip(f"{self.destination} exists and save_mode is IGNORE; nothing predicted")
         self.check_writable(exists)
         return Proceed()
+
+    def records_target(self) -> RecordsTarget | None:
+        """Driver, after ``prepare``, only under RECORD_AND_CONTINUE: where tasks (readers and
+        scorers) put the error records of the instances they leave out, inside this run's
+        staging (see :mod:`spark_job.scoring.error_records`); None: the sink keeps none.
+        ``commit`` then finds the files to publish in ``report.record_files``."""
+        return None
 
     @abstractmethod
     def stage(self, predictions: Predictions) -> Staged:

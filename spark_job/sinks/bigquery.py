@@ -7,6 +7,10 @@ replace — whose id is stable across driver restarts; staging is deleted whatev
 connector engine: ``df.write.format("bigquery")`` with the user's options; under
 RECORD_AND_CONTINUE the predictions are persisted and judged (``maxErrorRatio``) first, as the
 connector publishes as it writes.
+Under RECORD_AND_CONTINUE the failed instances' error records are staged as JSON lines under
+``errors/`` of the staging prefix and loaded after the results into ``<table>_errors`` (or
+``errorsTable``), with the same SaveMode, by either engine (see
+:mod:`spark_job.bigquery.errors_table`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pyspark.sql import SparkSession
 
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
+from spark_job.bigquery.errors_table import ErrorsTable, errors_table_id, records_schema
 from spark_job.bigquery.load import (
     LoadRequest,
     TableOptions,
@@ -41,6 +46,7 @@ from spark_job.bigquery.schema import (
 from spark_job.bigquery.staging import FORMATS, check_stageable, staging_encoding
 from spark_job.bigquery.table_id import parse_table_id
 from spark_job.errors import UserError
+from spark_job.scoring.error_records import RecordsTarget
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
 from spark_job.sinks.base import Sink, Skip, Staged
@@ -59,6 +65,8 @@ WRITE_DISPOSITIONS = {
 }
 #: Options spark_job reads itself; everything else is the connector's.
 BUCKET_OPTION = "temporaryGcsBucket"
+#: The folder of the staging prefix where tasks put their error records.
+RECORDS_FOLDER = "errors"
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +96,13 @@ class BigQueryTableSink(Sink):
         self.format = self.options.intermediate_format
         self.staging = gcs.GcsPath(self.bucket, f"{self.job_name}-{run_id}")
         self.marker = run_marker(self.job_name, run_id)
+        errors_field = f"{FIELD}.errorsTable" if spec.errors_table else f"{FIELD}.table"
+        self.errors_table = errors_table_id(
+            self.table, spec.errors_table, errors_field, self.options.project or self.project
+        )
+        self.errors_field = errors_field
+        self.errors: ErrorsTable | None = None  # set when error records are kept
+        self._records_schema: list[Any] = []
         self.emulator = gcs.emulator_host()
         self.engine = ""
         self.location: str | None = None
@@ -181,6 +196,15 @@ class BigQueryTableSink(Sink):
             )
         self._check_bucket()
 
+    def records_target(self) -> RecordsTarget:
+        """The errors table's SaveMode applied now; the records staged under ``errors/``."""
+        self.errors = ErrorsTable(
+            self.client, self.errors_table, self.errors_field, self.job_name, self.run_id,
+            self.marker, self.location,
+        )  # fmt: skip
+        self.errors.prepare(self.save_mode)
+        return RecordsTarget(self.staging.child(RECORDS_FOLDER).uri, self.emulator)
+
     # -------------------------------------------------------------------- write
     def _appending(self) -> bool:
         return self.existing is not None and self.spec.save_mode is SaveMode.APPEND
@@ -209,17 +233,14 @@ class BigQueryTableSink(Sink):
 
     def _write_with_connector(self, staged: Staged) -> int | None:
         options = {k: v for k, v in connector_options(self.options).items() if k != BUCKET_OPTION}
-        try:
-            (
-                staged.held.write.format("bigquery")
-                .mode(self.save_mode.value.lower())
-                .option("table", str(self.table))
-                .option(BUCKET_OPTION, self.bucket)
-                .options(**options)
-                .save()
-            )
-        finally:
-            self.abort()
+        (
+            staged.held.write.format("bigquery")
+            .mode(self.save_mode.value.lower())
+            .option("table", str(self.table))
+            .option(BUCKET_OPTION, self.bucket)
+            .options(**options)
+            .save()
+        )
         return staged.rows
 
     def _request(self, staged: list[StagedFile], schema: list[Any]) -> LoadRequest:
@@ -273,6 +294,8 @@ class BigQueryTableSink(Sink):
     # ------------------------------------------------------------------ protocol
     def stage(self, predictions: Predictions) -> Staged:
         self.table_options.check_columns(predictions.columns.all, f"{FIELD}.options")
+        if self.errors is not None:
+            self._records_schema = records_schema(predictions.source.schema)
         if self.engine == CONNECTOR:
             return self._stage_for_connector(predictions)
         check_stageable(predictions.schema, self.format, FIELD)
@@ -292,13 +315,28 @@ class BigQueryTableSink(Sink):
                 "%s: %d of %d instances failed and are not in the table; first: %s",
                 self.table, report.failed, report.total, report.first_example(),
             )  # fmt: skip
-        if self.engine == CONNECTOR:
-            return self._write_with_connector(staged)
         try:
-            self._load(staged.files, staged.held)
+            if self.engine == CONNECTOR:
+                rows = self._write_with_connector(staged)
+            else:
+                self._load(staged.files, staged.held)
+                rows = staged.rows
+            if report is not None and self.errors is not None:
+                self._load_records(report.record_files)
         finally:
             self.abort()
-        return staged.rows
+        return rows
+
+    def _load_records(self, files: tuple[str, ...]) -> None:
+        """The error records into the errors table; with none, an empty load all the same
+        (the table is created, or emptied under OVERWRITE: it holds this run's records)."""
+        assert self.errors is not None
+        folder = self.staging.child(RECORDS_FOLDER)
+        if not files:
+            gcs.write_bytes(gcs.client(self.emulator), folder.child("none.json"), b"")
+            files = ("none.json",)
+        uris = [folder.child(name).uri for name in files]
+        self.errors.load(uris, self._records_schema, WRITE_DISPOSITIONS[self.save_mode])
 
     def abort(self) -> None:
         if self._persisted is not None:

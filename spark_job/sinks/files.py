@@ -2,7 +2,10 @@
 
 Publishing is a rename on the same filesystem, so the output appears whole or not at all.
 JSON results are named like Cloud ML Engine's: ``prediction.results-00000-of-00004``; the
-row-error report (RECORD_AND_CONTINUE) is ``prediction.errors_stats-00000-of-00001``.
+row-error report (RECORD_AND_CONTINUE) is ``prediction.errors_stats-00000-of-00001``, and
+the failed instances' error records ``prediction.errors-00000-of-0000N`` (none when no instance
+failed; tasks write them to a hidden directory of the run, see
+:mod:`spark_job.scoring.error_records`).
 AVRO, and PARQUET with at most a pyarrow ``compression``, are written by the scoring tasks
 themselves (:mod:`spark_job.sinks.stager`); CSV, JSON and PARQUET with other writer options by
 Spark's writers, which take the options as they are.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from spark_job.errors import UserError
 from spark_job.formats.file_encoders import COMPRESSION, Encoding
+from spark_job.scoring.error_records import RecordsTarget, publication
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import Sink, Staged
@@ -24,6 +28,7 @@ from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage.input_files import local_path
 
 RESULTS_PREFIX = "prediction.results"
+
 
 def shard_name(prefix: str, index: int, count: int) -> str:
     return f"{prefix}-{index:05d}-of-{count:05d}"
@@ -59,6 +64,7 @@ class LocalFileSink(Sink):
         self.save_mode = spec.save_mode
         self.path = Path(local_path(spec.uri)).absolute()
         self.staging = self.path.parent / f".{self.path.name}.staging-{run_id}"
+        self.records_dir = self.path.parent / f".{self.path.name}.errors-{run_id}"
         self.run_id = run_id
         self.options = spec.typed_options.writer_options
 
@@ -74,6 +80,11 @@ class LocalFileSink(Sink):
 
     def check_writable(self, exists: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def records_target(self) -> RecordsTarget:
+        """Beside the staging directory, where Spark's writers cannot remove them."""
+        self.records_dir.mkdir(parents=True, exist_ok=True)
+        return RecordsTarget(str(self.records_dir))
 
     # ------------------------------------------------------------------ stage
     def stage(self, predictions: Predictions) -> Staged:
@@ -118,6 +129,8 @@ class LocalFileSink(Sink):
     def commit(self, staged: Staged, report: ErrorReport | None) -> int | None:
         if report is not None:
             (self.staging / errors_shard_name()).write_bytes(report.to_json_lines())
+            for side_file, name in publication(list(report.record_files)):
+                os.rename(self.records_dir / side_file, self.staging / name)
         if not output_exists(self.path):
             if self.path.is_dir():
                 self.path.rmdir()
@@ -134,7 +147,9 @@ class LocalFileSink(Sink):
                     name = f"{self.run_id}-{name}"
                 os.rename(item, self.path / name)
             self.staging.rmdir()
+        shutil.rmtree(self.records_dir, ignore_errors=True)  # failed attempts' side files
         return staged.rows
 
     def abort(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        shutil.rmtree(self.records_dir, ignore_errors=True)

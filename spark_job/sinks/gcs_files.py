@@ -4,6 +4,9 @@ Tasks write their partitions under a temporary prefix next to the output,
 ``gs://bucket/.folder.staging-<run id>/``; only when the whole job succeeded (including the
 ``errorHandling.maxErrorRatio`` check) does the driver publish them into ``folder/`` under
 their final names and delete the temporary prefix. A failed job leaves the output as it was.
+Under RECORD_AND_CONTINUE the failed instances' error records are staged under ``errors/`` of
+that prefix and published as ``prediction.errors-00000-of-0000N`` (none when no instance
+failed).
 
 GCS has no atomic rename: publishing copies each object (server-side) to its final name. Under
 OVERWRITE the new objects are copied first and the old ones deleted after, so readers never see
@@ -20,6 +23,7 @@ from pyspark.sql import SparkSession
 
 from spark_job.errors import UserError
 from spark_job.formats.file_encoders import Encoding
+from spark_job.scoring.error_records import RecordsTarget, publication
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import Sink, Skip, Staged
@@ -29,6 +33,9 @@ from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage import gcs
 
 log = logging.getLogger(__name__)
+
+#: The folder of the staging prefix where tasks put their error records.
+RECORDS_FOLDER = "errors"
 
 
 class GcsFileSink(Sink):
@@ -77,6 +84,9 @@ class GcsFileSink(Sink):
     def output_exists(self) -> bool:
         return gcs.exists_prefix(self._client(), self.output)
 
+    def records_target(self) -> RecordsTarget:
+        return RecordsTarget(self.staging.child(RECORDS_FOLDER).uri, self.emulator)
+
     # ------------------------------------------------------------------ stage
     def stage(self, predictions: Predictions) -> Staged:
         predictions = written_columns(predictions, self.spec)
@@ -113,6 +123,8 @@ class GcsFileSink(Sink):
                 "application/json",
             )
             moves.append((errors_shard_name(), errors_shard_name()))
+            for side_file, name in publication(list(report.record_files)):
+                moves.append((f"{RECORDS_FOLDER}/{side_file}", name))
         existing = {p.name for p in gcs.list_prefix(storage, self.output)}
         published: set[str] = set()
         for staged_name, final in moves:

@@ -12,7 +12,6 @@ nothing.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -54,10 +53,7 @@ class StageTarget:
 
     def put(self, local: str, name: str) -> None:
         """Move the finished local file ``local`` to ``name`` in the staging location."""
-        if gcs.is_gcs(self.location):
-            gcs.upload_file(gcs.client(self.emulator), local, gcs.parse(self.uri(name)))
-        else:
-            shutil.move(local, os.path.join(self.location, name))
+        gcs.put_file(local, self.location, name, self.emulator)
 
 
 def _first_and_rest(

@@ -28,6 +28,10 @@ class SourceReader(ABC):
     #: The files ``read`` reads, which the ORIGIN_FILE column indexes (file sources only).
     input_files: tuple[str, ...] = ()
 
+    #: The input names of the model's signature: the features when the spec lists none (those
+    #: the input has; the signature check reports the others). None: every column.
+    model_inputs: list[str] | None = None
+
     @abstractmethod
     def read(
         self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
@@ -46,6 +50,11 @@ class SourceReader(ABC):
         """The rows the source expects to produce, once known (progress asks repeatedly)."""
         return self.estimated_rows
 
+    def columns_with_nulls(self, spark: SparkSession, names: list[str]) -> set[str]:
+        """Driver, after ``read``: which of ``names`` the source knows hold a NULL from its
+        metadata alone (no data read); empty when it cannot tell."""
+        return set()
+
     def cancel(self) -> None:  # noqa: B027 - most sources run nothing in the background
         """Stop background Spark jobs of the source (the run is failing)."""
 
@@ -59,12 +68,15 @@ def select_columns(
     passthrough: list[str],
     field: str,
     where: str = "the input",
+    model_inputs: list[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Check the spec's columns against ``available``; return (passthrough, features).
 
     ``field`` is the spec path of the source (``gcsSource``), used in messages; ``where``
     names what was looked in (``table p.d.t``).
-    Empty ``features`` means every available column that is not passed through.
+    Empty ``features`` means the ``model_inputs`` that are available (the model's signature
+    check reports the missing ones) or, without them, every available column that is not
+    passed through.
     """
     for kind, names in (("features", features), ("passthrough", passthrough)):
         for name in names:
@@ -75,6 +87,15 @@ def select_columns(
                     f"{field}.{kind}: column '{name}' does not exist in {where}.{hint}"
                     f" Columns: {', '.join(available)}."
                 )
+    if not features and model_inputs:
+        chosen = [c for c in model_inputs if c in available and c not in passthrough]
+        if not chosen:
+            raise UserError(
+                f"{field}.features: none of the inputs of the model's signature"
+                f" ({', '.join(model_inputs)}) is a column of {where} that is not passed"
+                f" through. Columns: {', '.join(available)}."
+            )
+        return list(passthrough), chosen
     chosen_features = features or [c for c in available if c not in passthrough]
     if not chosen_features:
         raise UserError(f"{field}.features: no feature columns left to give to the model.")

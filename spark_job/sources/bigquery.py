@@ -108,6 +108,7 @@ class BigQueryTableSource(SourceReader):
             self.spec.passthrough,
             FIELD,
             where=f"{'view' if table.table_type in VIEW_TYPES else 'table'} {self.table}",
+            model_inputs=self.model_inputs,
         )
         return [*passthrough, *features]
 
@@ -188,8 +189,9 @@ class BigQueryTableSource(SourceReader):
         else:
             frame = self._read_with_storage_api(spark)
         passthrough, features = select_columns(
-            frame.columns, self.spec.features, self.spec.passthrough, FIELD, f"table {self.table}"
-        )
+            frame.columns, self.spec.features, self.spec.passthrough, FIELD,
+            f"table {self.table}", self.model_inputs,
+        )  # fmt: skip
         return frame.select(*passthrough, *features)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from spark_job.formats import avro_types
+from spark_job.formats.file_encoders import json_line
 from spark_job.formats.record_formats import (
     DECOMPRESSION_ERRORS,
     UNPARSEABLE,
@@ -20,6 +21,7 @@ from spark_job.formats.record_formats import (
     Problem,
     iter_items,
 )
+from spark_job.scoring.error_records import raw_key
 from spark_job.scoring.row_errors import (
     ORIGIN_FILE,
     ORIGIN_LINE,
@@ -241,16 +243,29 @@ def _convert(names: list[str], converters: list[ct.Converter], values: dict[str,
     return row
 
 
+def _decoded_text(plan: ReadPlan, instance: Any) -> str:
+    """A decoded instance that does not fit the columns, as JSON text for its error record."""
+    if plan.format in TFRECORD_FORMATS:
+        instance = {name: values for name, (_kind, values) in instance.items()}
+    try:
+        return json_line(instance)
+    except (TypeError, ValueError):
+        return repr(instance)
+
+
 class _Failures:
-    """FAIL_FAST raises at the first bad instance; RECORD_AND_CONTINUE records and goes on."""
+    """FAIL_FAST raises at the first bad instance; RECORD_AND_CONTINUE records and goes on
+    (writing ``{"raw": text}`` as the instance of its error record, when records are kept)."""
 
-    def __init__(self, policy: TaskPolicy) -> None:
+    def __init__(self, policy: TaskPolicy, columns: list[str]) -> None:
         self.policy = policy
-        self.task = TaskErrors(policy.accumulator)
+        self.task = TaskErrors.for_policy(policy)
+        self.raw_key = raw_key(columns)
 
-    def bad(self, kind: str, uri: str, line: int, message: str) -> None:
+    def bad(self, kind: str, uri: str, line: int, message: str, raw: str | None = None) -> None:
         if self.policy.record:
-            self.task.record(kind, uri, line, message)
+            instance = {self.raw_key: raw} if self.task.recording else None
+            self.task.record(kind, uri, line, message, instance)
             return
         what = "cannot be read" if kind == UNPARSEABLE else "does not fit the input's columns"
         raise BadInputError(
@@ -277,14 +292,15 @@ def _read_records(
                 failures.bad(UNPARSEABLE, uri, number + 1, f"cannot decompress: {error}")
                 break
             if isinstance(item, Problem):
-                failures.bad(item.kind, uri, number, item.message)
+                failures.bad(item.kind, uri, number, item.message, item.raw)
                 if item.fatal:
                     break
                 continue
             try:
                 row = _convert(names, converters, _values(plan, item))
             except ct.WrongType as error:
-                failures.bad(WRONG_TYPE, uri, number, str(error))
+                raw = _decoded_text(plan, item) if failures.task.recording else None
+                failures.bad(WRONG_TYPE, uri, number, str(error), raw)
                 continue
             batch.add(row, file_index, number)
             if len(batch) >= plan.batch_rows:
@@ -318,10 +334,10 @@ def read_files(plan: ReadPlan, file_indexes: list[int]) -> Iterator[pa.RecordBat
         for index in file_indexes:
             yield from _read_parquet(plan, index)
         return
-    failures = _Failures(plan.policy)
+    failures = _Failures(plan.policy, plan.schema.names)
     batch = _Batch(plan)
     for index in file_indexes:
         yield from _read_records(plan, index, failures, batch)
     if len(batch):
         yield batch.take()
-    failures.task.flush()
+    failures.task.close()

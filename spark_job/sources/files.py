@@ -28,7 +28,7 @@ from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors, TaskPolicy
 from spark_job.sources.base import SourceReader, select_columns
 from spark_job.sources.file_datasource import group_files, load
 from spark_job.sources.file_reader import ReadPlan
-from spark_job.sources.parquet_rows import FooterRowCount
+from spark_job.sources.parquet_rows import FooterRowCount, columns_with_nulls
 from spark_job.sources.schema_inference import InputSchema, infer_schema, schema_from_ddl
 from spark_job.spec import ErrorHandling, FileFormat, GcsSource
 from spark_job.spec.options import check_python_reader
@@ -63,6 +63,7 @@ class FileSource(SourceReader):
         self.options = spec.typed_options
         self.reader = self.options.reader
         self._row_count: FooterRowCount | None = None
+        self._files: list[InputFile] = []
 
     # ------------------------------------------------------------------ choosing
     def _use_spark(self, spark: SparkSession, files: list[InputFile]) -> bool:
@@ -128,12 +129,14 @@ class FileSource(SourceReader):
             found = InputSchema(text, found.list_width, found.json_columns)
         available = found.schema.names
         if not available:  # no instance anywhere (empty files): the spec's columns, as text
-            names = [*self.spec.passthrough, *self.spec.features]
+            names = [*self.spec.passthrough, *(self.spec.features or self.model_inputs or [])]
             found = InputSchema(pa.schema([pa.field(n, pa.string()) for n in names]))
             available = names
+            self.estimated_rows = 0  # and the types are guesses: no signature check
         passthrough, features = select_columns(
-            available, self.spec.features, self.spec.passthrough, self.field
-        )
+            available, self.spec.features, self.spec.passthrough, self.field,
+            model_inputs=self.model_inputs,
+        )  # fmt: skip
         columns = [*passthrough, *features]
         self.input_files = tuple(f.uri for f in files)
         policy: TaskPolicy = errors.task_view(self.input_files)
@@ -157,7 +160,7 @@ class FileSource(SourceReader):
     def read(
         self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
     ) -> DataFrame:
-        files = expand_all(self.spec.uris, self.field)
+        files = self._files = expand_all(self.spec.uris, self.field)
         if self.spec.format is FileFormat.PARQUET and count_rows:
             self._row_count = FooterRowCount(spark, files, gcs.emulator_host()).start()
         if self._use_spark(spark, files):
@@ -167,8 +170,9 @@ class FileSource(SourceReader):
             )  # fmt: skip
             frame = self._read_with_spark(spark, files)
             passthrough, features = select_columns(
-                frame.columns, self.spec.features, self.spec.passthrough, self.field
-            )
+                frame.columns, self.spec.features, self.spec.passthrough, self.field,
+                model_inputs=self.model_inputs,
+            )  # fmt: skip
             return frame.select(*passthrough, *features)
         log.info("%s: reading %d file(s) with the Python reader", self.field, len(files))
         errors = errors or RowErrors(ErrorHandling(), source_field=self.field)
@@ -176,6 +180,12 @@ class FileSource(SourceReader):
 
     def expected_rows(self) -> int | None:
         return self._row_count.result() if self._row_count else self.estimated_rows
+
+    def columns_with_nulls(self, spark: SparkSession, names: list[str]) -> set[str]:
+        """PARQUET: by the footers' statistics (a small Spark job); other formats cannot tell."""
+        if self.spec.format is not FileFormat.PARQUET:
+            return set()
+        return columns_with_nulls(spark, self._files, names, gcs.emulator_host())
 
     def cancel(self) -> None:
         if self._row_count is not None:

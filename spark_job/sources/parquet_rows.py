@@ -1,4 +1,5 @@
-"""Row counts of Parquet inputs from their footers, for progress percent and ETA.
+"""Row counts of Parquet inputs from their footers, for progress percent and ETA (and NULL
+counts, for the model's signature check).
 
 A Parquet file's footer holds its row count, so the total is known before the rows are read.
 The footers are read on executors, as every input file is (the driver opens none): a small
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 #: Past this many files, no count: its tasks would delay the job's own for a progress bar.
 MAX_FILES = 10_000
+#: Footers read to find NULLs the model's signature cannot take (the job waits for them).
+NULL_CHECK_FILES = 64
 
 
 def footer_rows(emulator: str | None, uri: str) -> int | None:
@@ -33,6 +36,51 @@ def footer_rows(emulator: str | None, uri: str) -> int | None:
             return int(pq.read_metadata(stream).num_rows)
     except Exception:  # not a task failure: the read reports the file, with its context
         return None
+
+
+def footer_nulls(emulator: str | None, names: list[str], uri: str) -> dict[str, int]:
+    """The NULL counts of top-level columns ``names`` in ``uri``'s footer statistics, for the
+    columns every row group has them for (none when the footer cannot be read). Executors."""
+    import pyarrow.parquet as pq
+
+    try:
+        with open_binary(uri, emulator) as stream:
+            meta = pq.read_metadata(stream)
+    except Exception:  # the read reports an unreadable file, with its context
+        return {}
+    columns = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    counts: dict[str, int] = {}
+    for name in names:
+        index = columns.get(name)
+        if index is None:
+            continue
+        total = 0
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(index).statistics
+            if stats is None or not stats.has_null_count:
+                break
+            total += int(stats.null_count)
+        else:
+            counts[name] = total
+    return counts
+
+
+def columns_with_nulls(
+    spark: SparkSession, files: list[InputFile], names: list[str], emulator: str | None
+) -> set[str]:
+    """Which of ``names`` hold a NULL in some file, by the footers' statistics: a small Spark
+    job on executors over at most :data:`NULL_CHECK_FILES` of the files, spread over the
+    input (evidence only: a NULL elsewhere is found while scoring)."""
+    if not names or not files:
+        return set()
+    context = spark.sparkContext
+    step = max(1, len(files) // NULL_CHECK_FILES)
+    uris = [f.uri for f in files[::step][:NULL_CHECK_FILES]]
+    slices = max(1, min(len(uris), context.defaultParallelism))
+    found = context.parallelize(uris, slices).map(
+        functools.partial(footer_nulls, emulator, list(names))
+    )
+    return {name for counts in found.collect() for name, n in counts.items() if n > 0}
 
 
 def total_rows(counts: list[int | None]) -> int | None:

@@ -184,6 +184,15 @@ def parse_flag(text: str, path: str) -> bool:
     return value == "true"
 
 
+def parse_bool(value: Any, path: str) -> bool:
+    """A spec field that is true or false: a YAML boolean, or the text of :func:`parse_flag`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return parse_flag(value, path)
+    raise UserError(f"{path}: expected true or false, got {value!r}.")
+
+
 def option_flag(options: Mapping[str, str], key: str, default: bool, field: str) -> bool:
     """The boolean option ``key`` by :func:`parse_flag`, or ``default`` when absent; errors
     name ``field.key`` (``field`` is e.g. ``bigquerySink.options``)."""

@@ -14,6 +14,7 @@ gcsSource           ``reader: spark``: open, Spark's reader gets every key but r
 gcsSink             local PARQUET, CSV, JSON: open, Spark's writer gets every key but
                     includeFeatures; gs:// outputs and AVRO: closed (includeFeatures,
                     compression where the format has codecs)
+model               open: ``castInputs``; other keys (Merlin's) are kept, unused
 ==================  =========================================================================
 
 Every option the connector reads is also handed to it as written, typed keys included (only
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from spark_job.errors import UserError
+from spark_job.spec.fields import did_you_mean
 from spark_job.spec.option_kinds import (
     CODEC,
     DDL,
@@ -352,3 +354,29 @@ def file_write_options(
     what = f"{fmt} output on gs://" if remote else f"{fmt} output (written by spark_job)"
     refuse_unknown(rest, [key.name for key in keys], path, what)
     return FileWriteOptions(**values)
+
+
+# ------------------------------------------------------------------------------ model
+MODEL_KEYS = (
+    Key("castInputs", "cast_inputs", FLAG, False,
+        "cast every input MLflow would refuse to the type the model's signature declares"
+        " (values may lose precision)"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """``model.options``, typed. Open: Merlin's ``Model.options`` map must be accepted as it is,
+    so keys other than :data:`MODEL_KEYS` are kept in ``passthrough`` (and not used)."""
+
+    cast_inputs: bool = False
+    passthrough: dict[str, str] = field(default_factory=dict)
+
+
+def model_options(options: Mapping[str, str], path: str = "model.options") -> ModelOptions:
+    values, rest = read_keys(options, MODEL_KEYS, path)
+    ours = [key.name for key in MODEL_KEYS]
+    # A near miss of one of ours is a typo (refused); anything else is Merlin's, kept.
+    near = {name: text for name, text in rest.items() if did_you_mean(name, ours)}
+    refuse_unknown(near, ours, path, "spark_job's model")
+    return ModelOptions(**values, passthrough=dict(rest))

@@ -23,6 +23,7 @@ from spark_job.spec.fields import (
     Rule,
     enum_parser,
     integer_parser,
+    parse_bool,
     parse_cpu_quantity,
     parse_memory_quantity,
     parse_message,
@@ -35,6 +36,7 @@ from spark_job.spec.fields import (
     unsupported,
 )
 from spark_job.spec.types import (
+    SCALAR_RESULT_TYPES,
     SINK_FILE_FORMATS,
     BigQuerySink,
     BigQuerySource,
@@ -48,6 +50,7 @@ from spark_job.spec.types import (
     ModelSpec,
     ModelType,
     Resources,
+    ResultField,
     ResultType,
     SaveMode,
     Sink,
@@ -97,19 +100,74 @@ def _gcs_source(raw: Any, path: str) -> GcsSource:
     return _checked(GcsSource(uris=uris, **values))
 
 
+def _scalar_type(value: Any, path: str) -> ResultType:
+    kind = enum_parser(ResultType)(value, path)
+    if kind not in SCALAR_RESULT_TYPES:
+        allowed = ", ".join(k.value for k in SCALAR_RESULT_TYPES)
+        raise UserError(f"{path}: {kind.value} is not allowed here; one of {allowed}.")
+    return kind
+
+
+def _result_field(raw: Any, path: str) -> ResultField:
+    values = parse_message(
+        raw,
+        path,
+        {
+            "name": Rule(parse_non_empty_string, required=True),
+            "type": Rule(_scalar_type, required=True),
+        },
+    )
+    return ResultField(**values)
+
+
+def _result_fields(raw: Any, path: str) -> tuple[ResultField, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise UserError(f"{path}: expected a list of {{name, type}}, got {raw!r}.")
+    fields = tuple(_result_field(item, f"{path}[{i}]") for i, item in enumerate(raw))
+    names = [f.name for f in fields]
+    for name in names:
+        if names.count(name) > 1:
+            raise UserError(f"{path}: field '{name}' is given twice.")
+    return fields
+
+
 def _model_result(raw: Any, path: str) -> ModelResult:
     values = parse_message(
         raw,
         path,
-        {"type": Rule(enum_parser(ResultType)), "item_type": Rule(enum_parser(ResultType))},
+        {
+            "type": Rule(enum_parser(ResultType)),
+            "item_type": Rule(enum_parser(ResultType)),
+            "fields": Rule(_result_fields),
+            "flatten": Rule(parse_bool),
+        },
     )
+    if values.get("fields") and values.get("type", ResultType.AUTO) is ResultType.AUTO:
+        values["type"] = ResultType.STRUCT  # named fields make a STRUCT
     result = ModelResult(**values)
     if result.type is ResultType.ARRAY:
         if result.item_type is None:
             raise UserError(f"{path}.itemType: required when {path}.type is ARRAY.")
-        if result.item_type is ResultType.ARRAY:
-            raise UserError(f"{path}.itemType: nested arrays are not supported.")
+        if result.item_type not in SCALAR_RESULT_TYPES:
+            raise UserError(f"{path}.itemType: {result.item_type.value} items are not supported.")
+    if result.fields and result.type is not ResultType.STRUCT:
+        raise UserError(f"{path}.fields: only for type STRUCT (type is {result.type.value}).")
+    if result.flatten and result.type not in (ResultType.STRUCT, ResultType.AUTO):
+        raise UserError(f"{path}.flatten: only for type STRUCT (type is {result.type.value}).")
     return result
+
+
+def _model_params(raw: Any, path: str) -> dict[str, Any]:
+    """``model.params``: names to values, kept as YAML gave them (typed later, by the model's
+    signature)."""
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping of param names to values.")
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name:
+            raise UserError(f"{path}: param names must be non-empty strings, got {name!r}.")
+        if value is None:
+            raise UserError(f"{path}.{name}: no value given.")
+    return dict(raw)
 
 
 def _model(raw: Any, path: str) -> ModelSpec:
@@ -121,9 +179,12 @@ def _model(raw: Any, path: str) -> ModelSpec:
             "uri": Rule(parse_non_empty_string, required=True),
             "result": Rule(_model_result),
             "options": Rule(parse_options),
+            "params": Rule(_model_params),
         },
     )
-    return ModelSpec(**values)
+    model = ModelSpec(**values)
+    model.typed_options  # noqa: B018 - reading them is the check
+    return model
 
 
 def _column_name(value: Any, path: str) -> str:
@@ -140,6 +201,7 @@ def _bigquery_sink(raw: Any, path: str) -> BigQuerySink:
             "result_column": Rule(_column_name),
             "save_mode": Rule(enum_parser(SaveMode)),
             "options": Rule(parse_options),
+            "errors_table": Rule(parse_non_empty_string),
         },
     )
     return _checked(BigQuerySink(**values))

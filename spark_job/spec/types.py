@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from spark_job.spec.options import (
     BigQueryReadOptions,
     BigQueryWriteOptions,
     FileReadOptions,
     FileWriteOptions,
+    ModelOptions,
     bigquery_read_options,
     bigquery_write_options,
     file_read_options,
     file_write_options,
+    model_options,
 )
 
 
@@ -29,6 +32,15 @@ class ResultType(str, enum.Enum):
     LONG = "LONG"
     STRING = "STRING"
     ARRAY = "ARRAY"
+    #: Extensions: from the model's output schema (the default), and named fields.
+    AUTO = "AUTO"
+    STRUCT = "STRUCT"
+
+
+#: Result types of one value (an ARRAY's items, a STRUCT's fields).
+SCALAR_RESULT_TYPES = (
+    ResultType.DOUBLE, ResultType.FLOAT, ResultType.INTEGER, ResultType.LONG, ResultType.STRING
+)  # fmt: skip
 
 
 class ModelType(str, enum.Enum):
@@ -101,26 +113,55 @@ Source = BigQuerySource | GcsSource
 
 
 @dataclass(frozen=True)
+class ResultField:
+    """One field of a STRUCT result."""
+
+    name: str
+    type: ResultType
+
+
+@dataclass(frozen=True)
 class ModelResult:
-    type: ResultType = ResultType.DOUBLE
+    """``model.result``. AUTO (the default) is resolved from the model's output schema before
+    the job scores (:func:`spark_job.scoring.result_types.resolve_result`); DOUBLE without one.
+    ``fields`` are a STRUCT's (empty: from the output schema); ``flatten`` writes them as
+    ``<result_column>_<field>`` columns instead of one struct column."""
+
+    type: ResultType = ResultType.AUTO
     item_type: ResultType | None = None
+    fields: tuple[ResultField, ...] = ()
+    flatten: bool = False
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """``model``. ``params`` (extension) are handed to ``predict(..., params=...)``, as YAML
+    gave them; they are checked against the signature's params schema before Spark starts
+    (:func:`spark_job.scoring.signature.plan_model`)."""
+
     uri: str
     type: ModelType = ModelType.PYFUNC_V2
     result: ModelResult = field(default_factory=ModelResult)
     options: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def typed_options(self) -> ModelOptions:
+        """``options`` read against their schema (UserError naming the key at fault)."""
+        return model_options(self.options, "model.options")
 
 
 @dataclass(frozen=True)
 class BigQuerySink:
+    """``errors_table`` (extension): the table of the error records under
+    RECORD_AND_CONTINUE (default ``<table>_errors``), in the same forms as ``table``."""
+
     table: str
     staging_bucket: str | None = None
     result_column: str = "prediction"
     save_mode: SaveMode = SaveMode.ERRORIFEXISTS
     options: dict[str, str] = field(default_factory=dict)
+    errors_table: str | None = None
 
     @property
     def typed_options(self) -> BigQueryWriteOptions:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,15 @@ def write_bytes(storage: Any, path: GcsPath, data: bytes, content_type: str | No
 
 def upload_file(storage: Any, local: str, path: GcsPath) -> None:
     storage.bucket(path.bucket).blob(path.name).upload_from_filename(local)
+
+
+def put_file(local: str, location: str, name: str, emulator: str | None = None) -> None:
+    """Move the finished local file ``local`` to ``name`` under ``location``: a ``gs://``
+    prefix (uploaded; ``emulator`` as :func:`client`) or a local directory (moved)."""
+    if is_gcs(location):
+        upload_file(client(emulator), local, parse(f"{location.rstrip('/')}/{name}"))
+    else:
+        shutil.move(local, os.path.join(location, name))
 
 
 def download_file(storage: Any, path: GcsPath, local: str) -> None:
