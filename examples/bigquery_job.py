@@ -5,7 +5,8 @@ table, trains and saves an MLflow model, runs ``conf/examples/iris_bigquery.yaml
 model → BigQuery through a GCS staging bucket) with the job's CLI in local mode, prints the
 summary and a few rows read back, and stops the emulators. The job picks its BigQuery engine
 itself (``engine: auto``: the spark-bigquery connector when its jar is in jars/, else the
-storage-api engine) and logs which one read and which one wrote.
+storage-api engine) and logs which one read and which one wrote: the example shows those lines
+of the job's log file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PROJECT = "local-project"
 SOURCE = f"{PROJECT}.iris.flowers"
 RESULT = f"{PROJECT}.iris.flowers_scored"
 BUCKET = "iris-staging"
+LOG = EXAMPLE_DIR / "job.log"
 
 
 def load_flowers() -> int:
@@ -77,7 +79,12 @@ def main() -> int:
         loaded = load_flowers()
         print(f"example: {loaded} rows in {SOURCE}, model in {EXAMPLE_DIR / 'model'},"
               f" spec {SPEC}", flush=True)  # fmt: skip
-        code = run_job(["--job-name", "iris_bigquery", "--spec-path", str(SPEC), "--local"])
+        LOG.unlink(missing_ok=True)
+        code = run_job(["--job-name", "iris_bigquery", "--spec-path", str(SPEC), "--local",
+                        "--log-file", str(LOG)])  # fmt: skip
+        for line in LOG.read_text().splitlines() if LOG.exists() else []:
+            if "BigQuery engine" in line:
+                print("example:", line.split(": ", 1)[-1], f"(from {LOG})")
         if code == 0:
             show_results()
     print("example: emulators stopped", flush=True)

@@ -7,6 +7,7 @@ its code (``code_paths``), so the job's workers can load it from any directory.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,14 @@ def train_model(frame: pd.DataFrame, model_dir: Path) -> None:
         model_input(features), (frame["target"] == 2).astype(int)
     )
     shutil.rmtree(model_dir, ignore_errors=True)
-    mlflow.pyfunc.save_model(
-        str(model_dir),
-        python_model=IrisModel(classifier),
-        code_paths=[str(Path(__file__).resolve().parent)],
-    )
+    mlflow_log = logging.getLogger("mlflow")
+    level = mlflow_log.level
+    mlflow_log.setLevel(logging.ERROR)  # its notes on pickled models and missing signatures
+    try:
+        mlflow.pyfunc.save_model(
+            str(model_dir),
+            python_model=IrisModel(classifier),
+            code_paths=[str(Path(__file__).resolve().parent)],
+        )
+    finally:
+        mlflow_log.setLevel(level)

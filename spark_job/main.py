@@ -4,13 +4,14 @@
     python -m spark_job --job-name NAME --spec-path PATH --local
 
 Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error,
-143 stopped by SIGTERM (see spark_job/run/lifecycle.py).
+143 stopped by SIGTERM (see spark_job/run/lifecycle.py). The console shows the job's states,
+progress, summary and errors only (spark_job/run/console.py); Spark's logs and the job's log
+lines go to the job's log file (spark_job/run/job_log.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sys
@@ -25,6 +26,8 @@ if (
     sys.path.pop(0)
 
 from spark_job.errors import UserError  # noqa: E402
+from spark_job.run.console import FORMATS, current  # noqa: E402
+from spark_job.spec.secrets import redact  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -57,29 +60,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="level of the job's own log lines on standard error (default INFO)",
+        help="level of the job's own log lines in the log file (default INFO)",
     )
+    parser.add_argument(
+        "--log-file",
+        help="the job's log file: Spark's logs and the job's log lines (default:"
+        " <temp dir>/spark_job-<job>-<run id>.log)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="auto",
+        help="the console: human lines and a live progress bar, or one JSON object per line"
+        " (default auto: human on a terminal, else json)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only the summary and errors")
     parser.add_argument(
         "--progress-interval",
         type=float,
-        default=10.0,
-        help="seconds between progress lines while predicting (0: none; default 10)",
+        help="seconds between progress reports while predicting (0: none; default 10, or 0.5"
+        " for the live bar)",
     )
     return parser
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+def _open_log(args: argparse.Namespace) -> Any:
+    """The console chosen by the flags, the run id resolved, the job's log file opened."""
+    from spark_job.run.console import Console, configure
+    from spark_job.run.job_log import JobLog, default_log_file
 
-
-def configure_logging(level: str) -> None:
-    """One handler, on standard error, for every ``spark_job`` logger (set once per process)."""
-    logger = logging.getLogger("spark_job")
-    if not any(getattr(handler, "spark_job", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%y/%m/%d %H:%M:%S"))
-        handler.spark_job = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.setLevel(level)
+    console = configure(Console.choose(args.log_format, args.quiet))
+    args.progress_interval = console.progress_interval(args.progress_interval)
+    args.run_id = _run_id(args)
+    path = args.log_file or default_log_file(args.job_name or "dry-run-model", args.run_id)
+    return JobLog(path, console, args.log_level).open()
 
 
 def _result_text(result: Any) -> str:
@@ -156,7 +170,7 @@ def _write_status(args: argparse.Namespace, state: str, run_id: str, **fields: A
     try:
         write_status(args.status_path, status_document(state, args.job_name, run_id, **fields))
     except Exception as error:  # the status file must not change the job's outcome
-        print(f"warning: could not write --status-path: {error}", file=sys.stderr, flush=True)
+        current().warning(redact(f"could not write --status-path: {error}"))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -180,11 +194,13 @@ def _run(args: argparse.Namespace) -> int:
         from spark_job.run.preflight import preflight
 
         sink, source, plan = preflight(spec, args.job_name, run_id)
+        from spark_job.run.job_log import reroute_jvm_logs
         from spark_job.run.runner import run_job
         from spark_job.run.session import build_session
 
         meter.begin("session")
         spark = build_session(args.job_name, local=args.local, master=args.master)
+        reroute_jvm_logs()
         lifecycle.forward_jvm_sigterm(spark)
         lifecycle.on_terminate(spark.sparkContext.cancelAllJobs)
         application_id = spark.sparkContext.applicationId
@@ -213,31 +229,35 @@ def _run(args: argparse.Namespace) -> int:
                     rows_written=result.rows_written)  # fmt: skip
     _write_status(args, "COMPLETED", run_id, result=result, meter=meter,
                   application_id=application_id)  # fmt: skip
-    print(result.summary(), flush=True)
+    fields = {k: v for k, v in vars(result).items() if k not in ("status", "seconds")}
+    current().summary(result.summary(), job=args.job_name, outcome=result.status,
+                      seconds=round(result.seconds, 1), **fields)  # fmt: skip
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    job_log = None
     try:
         if argv and argv[0] == "manifest":
             from spark_job.deploy.manifest import main as manifest_main
 
             return manifest_main(argv[1:])
         args = build_parser().parse_args(argv)
-        configure_logging(args.log_level)
+        job_log = _open_log(args)
         if args.dry_run_model:
             return _dry_run_model(args)
         return _run(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
+        current().error(redact(str(error)))
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
+        current().error("interrupted")
         return EXIT_FAILED
     except Exception as error:  # a runtime failure: one line for the operator, details in logs
-        print(f"error: job failed: {_first_line(error)}", file=sys.stderr, flush=True)
-        if os.environ.get("SPARK_JOB_DEBUG"):
+        shown = job_log is not None and job_log.has_content()
+        current().error(redact(f"job failed: {_first_line(error)}"), show_log=shown)
+        if job_log is not None and job_log.debug:
             raise
         return EXIT_FAILED
     except BaseException as error:  # SIGTERM while reporting a failure
@@ -246,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, Terminated):
             return EXIT_TERMINATED
         raise
+    finally:
+        if job_log is not None:
+            job_log.close()
 
 
 def _first_line(error: BaseException) -> str:

@@ -18,10 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def spark(emulators: object) -> Iterator[object]:
     """The session, built as ``--local`` builds it: with the jars of ``make setup`` and the
-    emulators' endpoints handed to the JVM connectors (see ``spark_job/run/session.py``)."""
+    emulators' endpoints handed to the JVM connectors (see ``spark_job/run/session.py``); two
+    cores, and 4 attempts per task as on a cluster (``local[2,4]``)."""
     from spark_job.run.session import build_session
 
-    session = build_session("spark_job-tests", local=True, master="local[2]")
+    session = build_session("spark_job-tests", local=True, master="local[2,4]")
     yield session
     session.stop()
 

@@ -30,7 +30,9 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
     - ``fail_if_negative``: like ``sum``, but raises on a batch with a negative number;
     - ``slow``: like ``sum``, after sleeping ``value`` seconds per batch;
     - ``param``: the ``params`` entry named ``value``, per row (None without it);
-    - ``dtypes``: ``name:dtype`` of each column it received, comma-joined (str).
+    - ``dtypes``: ``name:dtype`` of each column it received, comma-joined (str);
+    - ``fail_attempts``: like ``sum``, but raises in a task whose attempt number is below
+      ``value`` (1: every task fails once, transiently, and its retry succeeds).
     ``load_marker``: a directory where each load of the model creates one file, holding the
     JSON of ``context.artifacts`` (where the loading process found the model's artifacts).
     """
@@ -72,6 +74,13 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
             return np.column_stack([first, 2 * first])
         if self.behaviour == "param":  # the param named ``value``, per row
             return np.array([(params or {}).get(self.value)] * rows, dtype=object)
+        if self.behaviour == "fail_attempts":
+            from pyspark import TaskContext
+
+            context = TaskContext.get()
+            if context is not None and context.attemptNumber() < int(self.value):
+                raise RuntimeError(f"transient failure, attempt {context.attemptNumber()}")
+            return model_input.select_dtypes("number").sum(axis=1).to_numpy(dtype=float)
         if self.behaviour == "dtypes":
             text = ",".join(f"{name}:{dtype}" for name, dtype in model_input.dtypes.items())
             return np.array([text] * rows, dtype=object)

@@ -23,7 +23,7 @@ from spark_job.bigquery.clients import bigquery_client
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
 from spark_job.run.runner import JobResult, run_job
-from spark_job.spec import parse_spec_text
+from spark_job.spec import BigQueryWriteOptions, parse_spec_text
 from spark_job.storage import gcs
 from tests.bq_helpers import bq_client, create_dataset, create_table, run_sql, table_exists
 from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
@@ -290,7 +290,8 @@ def test_restarted_driver_adopts_the_empty_table_its_dead_attempt_created(spark,
     table = TableId(EMULATOR_PROJECT, DATASET, "half_done")
     fields = [SchemaField("key", "STRING"), SchemaField("prediction", "FLOAT64")]
     marker = load.run_marker("sink_job", "dead-1")
-    load.create_table(bigquery_client(EMULATOR_PROJECT), table, fields, load.TableOptions(), marker)
+    load.create_table(bigquery_client(EMULATOR_PROJECT), table, fields, BigQueryWriteOptions(),
+                      marker)  # fmt: skip
     _leave_staged("sink_job-dead-1/part-00001-0-killed.parquet")
     with pytest.raises(UserError, match="half_done already exists"):  # another run: not its own
         _run(spark, _spec(sink_env, "half_done"), run_id="other-run")

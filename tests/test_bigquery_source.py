@@ -597,14 +597,15 @@ model: {{type: PYFUNC_V2, uri: {model}}}
 gcsSink: {{format: PARQUET, uri: {out}, save_mode: OVERWRITE}}
 """
     )
+    log_file = tmp_path / "job.log"
     proc = subprocess.run(
         [sys.executable, "-m", "spark_job", "--job-name", "bq_cli", "--spec-path", str(spec),
-         "--local"],
+         "--local", "--log-file", str(log_file)],
         capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=dict(os.environ),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "instances: 2 succeeded, 0 failed; rows written: 2" in proc.stdout
-    assert "BigQuery engine storage-api (auto)" in proc.stderr
+    assert "BigQuery engine storage-api (auto)" in log_file.read_text()
     got = pd.read_parquet(out).sort_values("s")
     assert got.columns.tolist() == ["s", "f", "id", "prediction"]
     assert got["prediction"].tolist() == [2.5, 6.5]

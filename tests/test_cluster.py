@@ -225,20 +225,19 @@ def test_cluster_predictions_equal_local_mode(
     errors = [line for line in proc.stderr.splitlines() if " INFO " not in line]
     assert proc.returncode == 0, "\n".join(errors)[-3000:] + proc.stdout[-2000:]
 
-    # The job's own lines stay readable: stdout holds only its JSON events and summary, and
-    # the job's log lines (spark-submit's Python runner merges the driver's stderr into stdout).
-    log_line = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (INFO|WARNING) spark_job\.")
-    lines = [line for line in proc.stdout.splitlines() if not log_line.match(line)]
-    events = [json.loads(line) for line in lines if line.startswith("{")]
+    # stdout holds only the job's JSON objects (spark-submit's Python runner merges the
+    # driver's stderr into stdout: the job's log lines and Spark's go to its log file).
+    lines = proc.stdout.splitlines()
+    assert all(line.startswith("{") for line in lines), proc.stdout[-3000:]
+    events = [json.loads(line) for line in lines]
     assert [e["state"] for e in events if e["event"] == "state"] == [
         "PENDING",
         "RUNNING",
         "COMPLETED",
     ]
-    others = [line for line in lines if not line.startswith("{")]
-    assert len(others) == 1 and others[0].startswith(
-        "instances: 150 succeeded, 0 failed; rows written: 150"
-    )
+    (summary,) = [e for e in events if e["event"] == "summary"]
+    assert summary["summary"].startswith("instances: 150 succeeded, 0 failed; rows written: 150")
+    assert not re.search(r"^\S+ \S+ (WARN|ERROR) ", proc.stderr, re.M), proc.stderr[-3000:]
     running = next(e for e in events if e.get("state") == "RUNNING")
     assert str(running["spark_application_id"]).startswith("app-")  # a standalone app
     status = json.loads((tmp_path / "status.json").read_text())

@@ -325,7 +325,7 @@ def test_truncated_gzip_json_is_one_unparseable_error(spark, tmp_path: Path) -> 
     (tmp_path / "good.json").write_text('{"id": 0, "x": 1.0}\n')
     data = gzip.compress("".join(f'{{"id": {i}, "x": {i}.0}}\n' for i in range(200)).encode())
     (tmp_path / "cut.json.gz").write_bytes(data[: len(data) // 2])
-    out = tmp_path / "out"
+    out = tmp_path.with_name(f"{tmp_path.name}_out")  # beside the input folder, not in it
     text = spec(f"{tmp_path}/*", model, str(out), "RECORD_AND_CONTINUE", 0.5)
     result = run(spark, text)
     # Lines decompressed before the cut are kept (here none: the file fits one read buffer).

@@ -104,11 +104,15 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     assert _states(stdout) == ["PENDING", "RUNNING", "COMPLETED"]
     completed = _events(stdout)[-1]
     assert completed["rows_written"] == ROWS and completed["destination"] == str(output)
-    # Spark's own logs go to stderr: stdout is the job's JSON lines and its summary.
-    others = [line for line in stdout.splitlines() if not line.startswith("{")]
-    assert len(others) == 1 and others[0].startswith(
+    # Not a terminal: stdout is the job's JSON objects only (Spark's logs are in the log file).
+    assert all(line.startswith("{") for line in stdout.splitlines()), stdout
+    (summary,) = _events(stdout, "summary")
+    assert summary["summary"].startswith(
         f"instances: {ROWS} succeeded, 0 failed; rows written: {ROWS}"
     )
+    assert (summary["outcome"], summary["rows_written"], summary["rows_failed"]) == (
+        "COMPLETED", ROWS, 0,
+    )  # fmt: skip
 
     progress = _events(stdout, "progress")
     assert progress, stdout
@@ -119,7 +123,7 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     known = [i for i, line in enumerate(progress) if "percent" in line]
     assert known and known == list(range(known[0], len(progress))), progress
     assert all(0 <= progress[i]["percent"] <= 100 for i in known)
-    assert {"rows_per_s", "tasks_done", "tasks", "elapsed_s"} <= set(progress[-1])
+    assert {"rows_per_s", "tasks_done", "tasks", "elapsed_s", "failed"} <= set(progress[-1])
 
     document = json.loads(status.read_text())
     assert document["state"] == "COMPLETED" and document["outcome"] == "COMPLETED"

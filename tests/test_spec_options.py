@@ -335,23 +335,21 @@ def test_yaml_booleans_numbers_and_lists_arrive_as_text() -> None:
 
 
 def test_consumers_read_the_typed_values() -> None:
-    """The adapters the BigQuery sink still calls with the options as written."""
-    from spark_job.bigquery.engine import check_engine, connector_options
-    from spark_job.bigquery.load import TableOptions
+    """The BigQuery engines and the CSV reader take the typed options as they are."""
+    from spark_job.bigquery.engine import connector_options
     from spark_job.bigquery.read_options import ReadOptions, unused
-    from spark_job.bigquery.staging import source_format
-    from spark_job.formats.record_formats import CsvDialect
+    from spark_job.formats.record_formats import csv_dialect
 
-    written = {"engine": "Connector", "partitionType": "day", "intermediateFormat": "ORC"}
-    assert check_engine(written, "bigquerySink") == "connector"
+    written = BigQuerySink(
+        table="p.d.t",
+        options={"engine": "Connector", "partitionType": "day", "intermediateFormat": "ORC"},
+    ).typed_options
+    assert (written.engine, written.intermediate_format) == ("connector", "orc")
     assert connector_options(written) == {"partitionType": "day", "intermediateFormat": "ORC"}
-    assert source_format(written, "bigquerySink") == "orc"
-    assert TableOptions.from_options(written, "bigquerySink.options").partition_type == "DAY"
-    with pytest.raises(UserError, match=r"^bigquerySink.options.engine: 'x' is not one of"):
-        check_engine({"engine": "x"}, "bigquerySink")
+    assert written.partition_type == "DAY"
     typed = _bq_source("readDataFormat: avro, x: y")
     assert ReadOptions.parse(typed, "bigquerySource").data_format == "AVRO"
     assert unused(typed) == ["x"]
-    dialect = CsvDialect.from_options(_gcs_source("delimiter: ';', nullValue: NA", "CSV"))
+    dialect = csv_dialect(_gcs_source("delimiter: ';', nullValue: NA", "CSV"))
     assert (dialect.sep, dialect.null_value) == (";", "NA")
-    assert CsvDialect.from_options({"sep": "\\t"}).sep == "\t"
+    assert csv_dialect({"sep": "\\t"}).sep == "\t"

@@ -13,16 +13,15 @@ jars), and all of them register the short name ``bigquery``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
 from spark_job.errors import UserError
-from spark_job.spec.options import ENGINE, ENGINES, BigQueryReadOptions, BigQueryWriteOptions
+from spark_job.spec.options import ENGINES, BigQueryReadOptions, BigQueryWriteOptions
 
 _, CONNECTOR, STORAGE_API = ENGINES  # auto, connector, storage-api
 #: A source's or sink's options: typed (``typed_options``) or as written in the spec.
-Options = Mapping[str, str] | BigQueryReadOptions | BigQueryWriteOptions
+Options = BigQueryReadOptions | BigQueryWriteOptions
 #: The short name every spark-bigquery connector jar registers with Spark.
 CONNECTOR_FORMAT = "bigquery"
 
@@ -54,21 +53,10 @@ def connector_available(spark: SparkSession) -> bool:
     return jvm_data_source_available(spark, CONNECTOR_FORMAT)
 
 
-def check_engine(options: Options, field: str) -> str:
-    """The ``engine`` option: typed already, or read from a plain map by the spec's schema
-    (UserError naming ``field.options.engine``)."""
-    if isinstance(options, Mapping):
-        return ENGINE.read(options, f"{field}.options")
-    return options.engine
-
-
 def choose_engine(spark: SparkSession, options: Options, field: str) -> str:
-    """The engine named by ``options['engine']``; ``field`` (e.g. ``bigquerySource``) for errors.
-
-    >>> choose_engine(spark, {"engine": "storage-api"}, "bigquerySource")
-    'storage-api'
-    """
-    wanted = check_engine(options, field)
+    """The engine ``options.engine`` names, ``auto`` resolved; ``field`` (e.g.
+    ``bigquerySource``) for the log line."""
+    wanted = options.engine
     if wanted == "auto":
         wanted = CONNECTOR if connector_available(spark) else STORAGE_API
         log.info("%s: BigQuery engine %s (auto)", field, wanted)
@@ -79,8 +67,6 @@ def choose_engine(spark: SparkSession, options: Options, field: str) -> str:
 
 def connector_options(options: Options) -> dict[str, str]:
     """The user's options as handed to the connector: everything but our ``engine`` key."""
-    if isinstance(options, Mapping):
-        return {key: value for key, value in options.items() if key != ENGINE.name}
     return dict(options.connector_options)
 
 

@@ -19,7 +19,6 @@ from pyspark.sql.types import StructType
 
 from spark_job.bigquery.load import (
     LoadRequest,
-    TableOptions,
     create_table,
     created_by_run,
     earlier_load,
@@ -32,7 +31,7 @@ from spark_job.bigquery.table_id import TableId, parse_table_id
 from spark_job.errors import UserError
 from spark_job.scoring.error_records import raw_key
 from spark_job.scoring.row_errors import ORIGIN_COLUMNS
-from spark_job.spec import SaveMode
+from spark_job.spec import BigQueryWriteOptions, SaveMode
 
 #: The load job's source format: the records as the file sinks publish them.
 SOURCE_FORMAT = "NEWLINE_DELIMITED_JSON"
@@ -119,7 +118,7 @@ class ErrorsTable:
         created = False
         try:
             if self.existing is None:
-                create_table(self.client, self.table, schema, TableOptions(), self.marker)
+                create_table(self.client, self.table, schema, BigQueryWriteOptions(), self.marker)
                 created = True
             run_load(self.client, request, job_name, self.run_id, attempt, self.location)
         except Exception as error:

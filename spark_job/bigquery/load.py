@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from google.api_core import exceptions
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId
 from spark_job.errors import UserError
-from spark_job.spec.options import BigQueryWriteOptions, bigquery_write_options
+from spark_job.spec.options import BigQueryWriteOptions
 
 RUN_LABEL = "spark_job_run"
 #: Reasons a finished load job failed for which a new load job may succeed.
@@ -92,73 +91,45 @@ def earlier_load(
         attempt += 1
 
 
-@dataclass(frozen=True)
-class TableOptions:
-    """The connector's table options, as the driver's table creation and load job use them."""
+def check_columns(options: BigQueryWriteOptions, columns: list[str], field: str) -> None:
+    """The partitioning and clustering columns of ``options`` are in the output."""
+    for key, names in (
+        ("partitionField", [options.partition_field]),
+        ("clusteredFields", options.clustered_fields),
+    ):
+        for name in names:
+            if name and name not in columns:
+                raise UserError(
+                    f"{field}.{key}: column '{name}' is not in the output ({', '.join(columns)})."
+                )
 
-    create_disposition: str = "CREATE_IF_NEEDED"
-    partition_field: str | None = None
-    partition_type: str | None = None
-    partition_expiration_ms: int | None = None
-    clustered_fields: tuple[str, ...] = ()
-    allow_field_addition: bool = False
-    allow_field_relaxation: bool = False
 
-    @classmethod
-    def from_options(
-        cls, options: Mapping[str, str] | BigQueryWriteOptions, field: str
-    ) -> TableOptions:
-        """The table options of the sink's typed options (a plain map is typed first, by the
-        spec's schema; ``field`` is then its path, e.g. ``bigquerySink.options``)."""
-        if isinstance(options, Mapping):
-            options = bigquery_write_options(options, field)
-        return cls(
-            create_disposition=options.create_disposition,
-            partition_field=options.partition_field,
-            partition_type=options.partition_type,
-            partition_expiration_ms=options.partition_expiration_ms,
-            clustered_fields=options.clustered_fields,
-            allow_field_addition=options.allow_field_addition,
-            allow_field_relaxation=options.allow_field_relaxation,
+def schema_update_options(options: BigQueryWriteOptions) -> list[str]:
+    """The load job's schema update options (an APPEND that may change the table's schema)."""
+    return [
+        option
+        for option, wanted in (
+            ("ALLOW_FIELD_ADDITION", options.allow_field_addition),
+            ("ALLOW_FIELD_RELAXATION", options.allow_field_relaxation),
         )
+        if wanted
+    ]
 
-    def check_columns(self, columns: list[str], field: str) -> None:
-        for key, names in (
-            ("partitionField", [self.partition_field]),
-            ("clusteredFields", self.clustered_fields),
-        ):
-            for name in names:
-                if name and name not in columns:
-                    raise UserError(
-                        f"{field}.{key}: column '{name}' is not in the output"
-                        f" ({', '.join(columns)})."
-                    )
 
-    @property
-    def schema_update_options(self) -> list[str]:
-        return [
-            option
-            for option, wanted in (
-                ("ALLOW_FIELD_ADDITION", self.allow_field_addition),
-                ("ALLOW_FIELD_RELAXATION", self.allow_field_relaxation),
-            )
-            if wanted
-        ]
+def time_partitioning(options: BigQueryWriteOptions) -> Any | None:
+    from google.cloud import bigquery
 
-    def time_partitioning(self) -> Any | None:
-        from google.cloud import bigquery
-
-        if not (self.partition_field or self.partition_type):
-            return None
-        return bigquery.TimePartitioning(
-            type_=self.partition_type or "DAY",
-            field=self.partition_field,
-            expiration_ms=self.partition_expiration_ms,
-        )
+    if not (options.partition_field or options.partition_type):
+        return None
+    return bigquery.TimePartitioning(
+        type_=options.partition_type or "DAY",
+        field=options.partition_field,
+        expiration_ms=options.partition_expiration_ms,
+    )
 
 
 def create_table(
-    client: Any, table_id: TableId, schema: list[Any], options: TableOptions, marker: str
+    client: Any, table_id: TableId, schema: list[Any], options: BigQueryWriteOptions, marker: str
 ) -> None:
     """Create the destination with its partitioning and clustering (a load config keeps neither
     on every backend, so the table is made first and the load only fills it), labelled with
@@ -166,7 +137,7 @@ def create_table(
     from google.cloud import bigquery
 
     table = bigquery.Table(str(table_id), schema=schema)
-    table.time_partitioning = options.time_partitioning()
+    table.time_partitioning = time_partitioning(options)
     if options.clustered_fields:
         table.clustering_fields = list(options.clustered_fields)
     table.labels = {RUN_LABEL: marker}

@@ -8,17 +8,10 @@ reported by :func:`unused`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from spark_job.bigquery.types import TypeOptions
-from spark_job.spec.options import BigQueryReadOptions, bigquery_read_options
-
-
-def _typed(options: Mapping[str, str] | BigQueryReadOptions, field: str) -> BigQueryReadOptions:
-    if isinstance(options, BigQueryReadOptions):
-        return options
-    return bigquery_read_options(options, f"{field}.options")
+from spark_job.spec.options import BigQueryReadOptions
 
 
 @dataclass(frozen=True)
@@ -39,10 +32,10 @@ class ReadOptions:
     types: TypeOptions = TypeOptions()
 
     @classmethod
-    def parse(cls, options: Mapping[str, str] | BigQueryReadOptions, field: str) -> ReadOptions:
+    def parse(cls, options: BigQueryReadOptions, field: str) -> ReadOptions:
         """From the typed options (a plain map is typed first, by the spec's schema);
         ``field`` is the source's spec path, e.g. ``bigquerySource``."""
-        typed = _typed(options, field)
+        typed = options
         return cls(
             field=field,
             project=typed.project,
@@ -74,6 +67,6 @@ class ReadOptions:
         return maximum, preferred
 
 
-def unused(options: Mapping[str, str] | BigQueryReadOptions) -> list[str]:
+def unused(options: BigQueryReadOptions) -> list[str]:
     """The options the storage-api engine ignores (connector-only ones, or typos)."""
-    return sorted(_typed(options, "bigquerySource").passthrough)
+    return sorted(options.passthrough)

@@ -7,25 +7,15 @@ gcs-connector jar is not required.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from pyspark.sql.types import StructType
 
 from spark_job.errors import UserError
 from spark_job.formats import avro_types
 from spark_job.formats.file_encoders import Encoding
-from spark_job.spec.options import INTERMEDIATE_FORMAT, INTERMEDIATE_FORMATS, BigQueryWriteOptions
+from spark_job.spec.options import INTERMEDIATE_FORMATS
 
 #: The load job's source format of each ``intermediateFormat``.
 FORMATS = {name: name.upper() for name in INTERMEDIATE_FORMATS}
-
-
-def source_format(options: Mapping[str, str] | BigQueryWriteOptions, field: str) -> str:
-    """The staged files' format, ``intermediateFormat`` (parquet default, orc, avro): typed
-    already, or read from a plain map by the spec's schema (errors name ``field.options``)."""
-    if isinstance(options, Mapping):
-        return INTERMEDIATE_FORMAT.read(options, f"{field}.options")
-    return options.intermediate_format
 
 
 def staging_encoding(fmt: str) -> Encoding:

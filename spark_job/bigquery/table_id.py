@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from spark_job.errors import UserError
+from spark_job.storage.locations import Location
 
 _PROJECT = r"(?:[a-z][a-z0-9\-.]*:)?[a-z][a-z0-9\-]*"  # domain-scoped: example.com:project
 _NAME = r"[A-Za-z0-9_]+"
@@ -27,6 +28,12 @@ class TableId:
     @property
     def dataset_id(self) -> str:
         return f"{self.project}.{self.dataset}"
+
+    @property
+    def location(self) -> Location:
+        """The table as a :class:`~spark_job.storage.locations.Location` (outputs are compared
+        with inputs by it)."""
+        return Location(f"bigquery:{self.dataset_id}", self.table)
 
 
 def parse_table_id(text: str, field: str, default_project: str | None) -> TableId:

@@ -32,6 +32,7 @@ from spark_job.errors import UserError
 from spark_job.run.run_id import ENV_VAR as RUN_ID_ENV
 from spark_job.spec import JobSpec, parse_spec_text
 from spark_job.spec.quantity import spark_cores, spark_memory
+from spark_job.spec.secrets import SPARK_REDACTION_REGEX, find_secrets, is_reference
 
 #: Must match the image's ``FROM spark:<version>-…`` (docker/Dockerfile; a test checks it).
 SPARK_VERSION = "4.1.1"
@@ -55,6 +56,7 @@ IMAGE_SPARK_CONF: dict[str, str] = {
     "spark.metrics.conf": f"{IMAGE_CONF_DIR}/metrics.properties",
     "spark.ui.showConsoleProgress": "false",
     "spark.python.daemon.module": "spark_job.scoring.worker_daemon",
+    "spark.redaction.regex": SPARK_REDACTION_REGEX,
 }
 JAVA_OPTIONS = f"-Dlog4j2.configurationFile={IMAGE_CONF_DIR}/log4j2.properties"
 #: Where a Prometheus that honours the usual pod annotations scrapes the driver (Spark's
@@ -84,6 +86,20 @@ def application_name(job_name: str, suffix: str | None = None) -> str:
 def label_value(text: str) -> str:
     """``text`` cut to a valid Kubernetes label value (63 characters, alphanumeric ends)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:63].strip("_.-")
+
+
+def refuse_secrets(spec_text: str) -> None:
+    """UserError when the spec holds a secret (a value of a key named like one, see
+    :mod:`spark_job.spec.secrets`): the ConfigMap would store it in plain text. A key that
+    names where a secret is (``credentialsFile``) is kept."""
+    for path in find_secrets(yaml.safe_load(spec_text)):
+        if not is_reference(re.sub(r"(\[\d+\])+$", "", path).rsplit(".", 1)[-1]):
+            raise UserError(
+                f"{path}: the spec holds a secret, which the manifest would store in plain text"
+                " in a ConfigMap. Remove it from the spec; give the job its credentials with"
+                " --service-account-secret (a Kubernetes secret mounted as"
+                " GOOGLE_APPLICATION_CREDENTIALS)."
+            )
 
 
 def _pod(cpu: str, memory: str, role: str) -> dict[str, Any]:
@@ -119,6 +135,7 @@ def build_manifest(
         raise UserError("--spec-path: the spec is larger than a ConfigMap can hold (1 MiB).")
     if retries < 0:
         raise UserError(f"--retries: must be 0 or more, got {retries}.")
+    refuse_secrets(spec_text)
     spec_map = f"{name}-spec"
     labels = {
         "app.kubernetes.io/name": "spark-job",

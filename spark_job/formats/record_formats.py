@@ -47,32 +47,17 @@ Item = tuple[int, Any]
 ReadOptions = FileReadOptions | CsvReadOptions | Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class CsvDialect:
-    """How CSV text is split into fields (the typed options' names: ``gcsSource.options``
-    ``header``, ``sep``/``delimiter``, ``quote``, ``escape``, ``nullValue``, ``encoding``)."""
+#: How CSV text is split into fields: the typed ``gcsSource.options`` of the CSV reader.
+CsvDialect = CsvReadOptions
 
-    header: bool = True
-    sep: str = ","
-    quote: str = '"'
-    escape: str | None = None
-    null_value: str = ""
-    encoding: str = "utf-8"
 
-    @staticmethod
-    def from_options(options: ReadOptions) -> CsvDialect:
-        if isinstance(options, FileReadOptions):
-            options = options.csv
-        elif isinstance(options, Mapping):
-            options = csv_read_options(options)
-        return CsvDialect(
-            header=options.header,
-            sep=options.sep,
-            quote=options.quote,
-            escape=options.escape,
-            null_value=options.null_value,
-            encoding=options.encoding,
-        )
+def csv_dialect(options: ReadOptions) -> CsvDialect:
+    """The CSV dialect of a source's options (typed, their CSV part, or as written)."""
+    if isinstance(options, FileReadOptions):
+        return options.csv
+    if isinstance(options, Mapping):
+        return csv_read_options(options)
+    return options
 
 
 def _line_text(raw: bytes) -> str:
@@ -171,7 +156,7 @@ def iter_items(fmt: FileFormat, stream: IO[bytes], options: ReadOptions) -> Iter
     if fmt is FileFormat.JSON:
         return read_json(stream)
     if fmt is FileFormat.CSV:
-        return read_csv(stream, CsvDialect.from_options(options))
+        return read_csv(stream, csv_dialect(options))
     if fmt in (FileFormat.TFRECORD, FileFormat.TFRECORD_GZIP):
         return read_tfrecord(stream)
     if fmt is FileFormat.AVRO:

@@ -3,12 +3,14 @@
 A daemon thread on the driver reads the rows-predicted accumulator (Spark adds a task's rows
 when the task finishes, so rows advance task by task) and Spark's status tracker (tasks done of
 the active stages), and reports at most once every ``interval`` seconds: a JSON line on stdout
-(``{"event": "progress", ...}``, for log collectors), or a live bar redrawn in place when
-stdout is a terminal.
+(``{"event": "progress", ...}``, for log collectors), or a live bar redrawn in place when the
+console is a terminal (``--log-format human``; see :mod:`spark_job.run.console`), drawn a last
+time when predicting ends. Both carry the failed instances so far when the run counts them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -18,13 +20,16 @@ from typing import Any, TextIO
 
 from pyspark import SparkContext
 
+from spark_job.run.console import current
+
 BAR_WIDTH = 30
 
 
 def describe(
-    rows: int, elapsed: float, total: int | None, tasks: tuple[int, int]
+    rows: int, elapsed: float, total: int | None, tasks: tuple[int, int], failed: int | None = None
 ) -> dict[str, Any]:
-    """The progress record: ``percent`` and ``eta_s`` only when ``total`` is known."""
+    """The progress record: ``percent`` and ``eta_s`` only when ``total`` is known, ``failed``
+    when given."""
     rate = rows / elapsed if elapsed > 0 else 0.0
     line: dict[str, Any] = {
         "event": "progress",
@@ -34,6 +39,8 @@ def describe(
         "tasks": tasks[1],
         "elapsed_s": round(elapsed, 1),
     }
+    if failed is not None:
+        line["failed"] = failed
     if total:
         line["percent"] = round(min(100.0, 100.0 * rows / total), 1)
         if rate > 0:
@@ -45,6 +52,8 @@ def render_bar(record: dict[str, Any]) -> str:
     """One terminal line for ``record``: a bar when the percentage is known."""
     text = f"{record['rows']:,} rows  {record['rows_per_s']:,.0f} rows/s"
     text += f"  tasks {record['tasks_done']}/{record['tasks']}"
+    if "failed" in record:
+        text += f"  {record['failed']:,} failed"
     if "percent" in record:
         filled = int(BAR_WIDTH * record["percent"] / 100)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
@@ -55,7 +64,10 @@ def render_bar(record: dict[str, Any]) -> str:
 
 
 class ProgressReporter:
-    """Reports progress while the ``with`` block runs; ``interval`` 0 reports nothing."""
+    """Reports progress while the ``with`` block runs; ``interval`` 0 reports nothing.
+
+    ``live`` (a bar redrawn in place) defaults to the console's format; ``failed`` reads the
+    failed instances so far."""
 
     def __init__(
         self,
@@ -65,17 +77,22 @@ class ProgressReporter:
         interval: float,
         out: TextIO | None = None,
         live: bool | None = None,
+        failed: Callable[[], int] | None = None,
     ) -> None:
         self.context = context
         self.rows_done = rows_done
         self.total_rows = total_rows
         self.interval = interval
         self.out = out or sys.stdout
-        self.live = self._is_terminal(self.out) if live is None else live
+        if live is None:
+            live = current().human if out is None else self._is_terminal(out)
+        self.live = live
+        self.failed = failed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spark_job-progress", daemon=True)
         self._started = 0.0
         self._drawn = False
+        self._tasks_seen = 0
 
     @staticmethod
     def _is_terminal(out: TextIO) -> bool:
@@ -92,13 +109,17 @@ class ProgressReporter:
             if info is not None:
                 done += info.numCompletedTasks
                 total += info.numTasks
+        if total:
+            self._tasks_seen = total
         return done, total
 
     def snapshot(self) -> dict[str, Any]:
         total = self.total_rows() if callable(self.total_rows) else self.total_rows
+        failed = self.failed() if self.failed is not None else None
         return describe(
-            int(self.rows_done.value), time.monotonic() - self._started, total, self._tasks()
-        )
+            int(self.rows_done.value), time.monotonic() - self._started, total, self._tasks(),
+            failed,
+        )  # fmt: skip
 
     def _report(self, record: dict[str, Any]) -> None:
         if self.live:
@@ -126,6 +147,12 @@ class ProgressReporter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+        if self.live and self.interval > 0 and exc[0] is None:  # the bar as predicting ended
+            with contextlib.suppress(Exception):  # the context is stopping
+                record = self.snapshot()
+                if not record["tasks"]:  # the stage ended: every task of it is done
+                    record.update(tasks_done=self._tasks_seen, tasks=self._tasks_seen)
+                self._report(record)
         if self._drawn:  # leave the last bar on its own line
             self.out.write("\n")
             self.out.flush()

@@ -11,6 +11,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
+from spark_job.run.input_guard import refuse_output_over_input
 from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.run.partitioning import cluster_cores, spread
 from spark_job.run.progress import ProgressReporter
@@ -30,7 +31,7 @@ from spark_job.scoring.warmup import WorkerWarmup, worker_environment
 from spark_job.sinks import Sink, Skip, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
-from spark_job.spec import JobSpec, ModelResult
+from spark_job.spec import ErrorMode, JobSpec, ModelResult
 
 
 @dataclass
@@ -138,7 +139,9 @@ def run_job(
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
-    The steps: the sink's SaveMode (``prepare``), the model resolved and shipped, the input
+    The steps: no output over an input (a view's base tables looked up; see
+    :mod:`spark_job.run.input_guard`), the sink's SaveMode (``prepare``), the model resolved
+    and shipped, the input
     read, the predictions staged by the executors, a checkpoint (SIGTERM stops the run here,
     never publishing), the row errors judged (``errorHandling.maxErrorRatio``), publish.
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
@@ -151,6 +154,10 @@ def run_job(
     meter = meter or RunMeter()
     meter.begin("prepare")
     sink = sink or open_sink(spec, job_name, run_id)
+    built_source = source is None
+    source = source or open_source(spec)  # its model inputs once the plan is known
+    recording = spec.error_handling.mode is ErrorMode.RECORD_AND_CONTINUE
+    refuse_output_over_input(sink, source, recording, look_up=True)
     decision = sink.prepare(spark)
     if isinstance(decision, Skip):
         return JobResult(
@@ -158,10 +165,12 @@ def run_job(
         )
     plan = plan or plan_model(spec.model)
     model_dir = plan.model_dir
-    source = source or open_source(spec, plan.signature_features)
+    if built_source:
+        source.model_inputs = plan.signature_features
     rows_predicted = spark.sparkContext.accumulator(0)
     # RECORD_AND_CONTINUE: the sink says where failed instances are written whole
-    errors = RowErrors.create(spark, spec.error_handling, spec.source_field, sink.records_target)
+    records = sink.records_target() if recording else None
+    errors = RowErrors.create(spark, spec.error_handling, spec.source_field, records)
     meter.count("rows_predicted", lambda: rows_predicted.value)
     meter.count("rows_failed", lambda: errors.failed)
     meter.count("rows_read", lambda: rows_predicted.value + errors.failed)
@@ -184,8 +193,9 @@ def run_job(
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(
-                spark.sparkContext, rows_predicted, source.expected_rows, progress_interval
-            )
+                spark.sparkContext, rows_predicted, source.expected_rows, progress_interval,
+                failed=lambda: errors.failed,
+            )  # fmt: skip
             with reporter:
                 staged = sink.stage(predictions)
         checkpoint()  # stopped by SIGTERM: abort instead of publishing

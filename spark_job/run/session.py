@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+
+from spark_job.spec.secrets import SPARK_REDACTION_REGEX
 
 BASE_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -25,6 +28,9 @@ BASE_CONF: dict[str, str] = {
     # Parquet timestamps without a time zone read as TIMESTAMP (UTC instants), by Spark's
     # reader as by the job's Python reader: one meaning whichever path reads a file.
     "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+    # Spark's UI, event log and plans mask settings and options named like secrets (token,
+    # secret, password, key, credential): the names spark_job masks (spec/secrets.py).
+    "spark.redaction.regex": SPARK_REDACTION_REGEX,
 }
 
 LOCAL_CONF: dict[str, str] = {
@@ -91,6 +97,63 @@ def emulator_conf(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return conf
 
 
+MAX_FAILURES = "spark.task.maxFailures"
+#: Attempts per task in local mode when the user set none: Spark's default on a cluster.
+DEFAULT_TASK_ATTEMPTS = 4
+
+
+def _submit_arg(arguments: str, key: str) -> str | None:
+    """The last ``--conf key=value`` of spark-submit style ``arguments``."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        return None
+    found = None
+    for index, word in enumerate(words):
+        setting = word.removeprefix("--conf=") if word.startswith("--conf=") else None
+        if word == "--conf" and index + 1 < len(words):
+            setting = words[index + 1]
+        name, _, value = (setting or "").partition("=")
+        if name.strip() == key:
+            found = value.strip()
+    return found
+
+
+def _defaults_file(environ: Mapping[str, str], key: str) -> str | None:
+    """``key`` in ``spark-defaults.conf`` of ``$SPARK_CONF_DIR`` (or ``$SPARK_HOME/conf``)."""
+    home = environ.get("SPARK_HOME")
+    directory = environ.get("SPARK_CONF_DIR") or (os.path.join(home, "conf") if home else None)
+    path = Path(directory or "", "spark-defaults.conf")
+    if not directory or not path.is_file():
+        return None
+    found = None
+    for line in path.read_text(errors="replace").splitlines():
+        words = line.strip().replace("=", " ", 1).split(None, 1)
+        if len(words) == 2 and words[0] == key:
+            found = words[1].strip()
+    return found
+
+
+def task_attempts(conf: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> int:
+    """How often local mode tries a task: ``spark.task.maxFailures`` as the user set it — in
+    ``conf``, in ``PYSPARK_SUBMIT_ARGS`` (``--conf spark.task.maxFailures=N``), in
+    ``spark-defaults.conf`` — else 4. (Local mode takes it only from its master URL.)"""
+    for text in (
+        conf.get(MAX_FAILURES),
+        _submit_arg(environ.get("PYSPARK_SUBMIT_ARGS", ""), MAX_FAILURES),
+        _defaults_file(environ, MAX_FAILURES),
+    ):
+        if text and text.isdigit() and int(text) >= 1:
+            return int(text)
+    return DEFAULT_TASK_ATTEMPTS
+
+
+def local_master(conf: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> str:
+    """``local[*,F]``: every core, and F attempts per task as on a cluster (plain
+    ``local[*]`` fails the job on a task's first failure)."""
+    return f"local[*,{task_attempts(conf, environ)}]"
+
+
 def use_this_interpreter() -> None:
     """Make Python workers run the interpreter running us, so they see the same packages."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -105,14 +168,15 @@ def build_session(
 ) -> SparkSession:
     """Return the job's SparkSession.
 
-    With ``local`` the session runs in ``local[*]`` and its workers use this interpreter;
-    otherwise the master and resources come from spark-submit (or ``master``).
+    With ``local`` the session runs in ``local[*,F]`` (see :func:`local_master`; ``master``,
+    when given, as it is) and its workers use this interpreter; otherwise the master and
+    resources come from spark-submit (or ``master``).
     """
     use_this_interpreter()
     builder = SparkSession.builder.appName(app_name)
     settings = dict(BASE_CONF)
     if local:
-        builder = builder.master(master or "local[*]")
+        builder = builder.master(master or local_master(conf or {}))
         settings.update(LOCAL_CONF)
         jars = local_jars()
         if jars:

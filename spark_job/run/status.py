@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from spark_job.spec.secrets import redact_data
 from spark_job.storage import gcs
 
 ROW_COUNTERS = ("rows_read", "rows_predicted", "rows_failed", "rows_written")
@@ -120,8 +121,9 @@ def status_document(
 
 
 def write_status(path: str, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` whole (a local rename, or one GCS object upload)."""
-    text = json.dumps(document, indent=2, default=str) + "\n"
+    """Write ``document`` to ``path`` whole (a local rename, or one GCS object upload), its
+    secrets masked (see :mod:`spark_job.spec.secrets`)."""
+    text = json.dumps(redact_data(document), indent=2, default=str) + "\n"
     if gcs.is_gcs(path):
         gcs.write_bytes(gcs.client(), gcs.parse(path), text.encode(), "application/json")
         return

@@ -18,7 +18,6 @@ Under ``RECORD_AND_CONTINUE`` a sink may also keep every failed instance whole (
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -190,14 +189,14 @@ class RowErrors:
         spark: Any,
         handling: ErrorHandling,
         source_field: str,
-        records: Callable[[], RecordsTarget | None] | None = None,
+        records: RecordsTarget | None = None,
     ) -> RowErrors:
         """The job's errors; under RECORD_AND_CONTINUE, failed instances are also written
-        where ``records`` (the sink's :meth:`~spark_job.sinks.base.Sink.records_target`,
-        asked only then) says, when it names a place."""
+        where ``records`` (the sink's :meth:`~spark_job.sinks.base.Sink.records_target`)
+        says, when it names a place."""
         accumulator = spark.sparkContext.accumulator({}, ErrorStatsParam())
         errors = cls(handling=handling, accumulator=accumulator, source_field=source_field)
-        target = records() if records is not None and errors.record_and_continue else None
+        target = records if errors.record_and_continue else None
         if target is not None:
             names = spark.sparkContext.accumulator([], RecordFilesParam())
             errors.records = ErrorRecords(target, names)

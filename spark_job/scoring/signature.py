@@ -31,6 +31,7 @@ from spark_job.scoring.result_types import resolve_result
 from spark_job.scoring.signature_checks import compare, null_candidates, type_name
 from spark_job.spec import ModelResult, ModelSpec, ResultType
 from spark_job.spec.fields import did_you_mean
+from spark_job.spec.secrets import shown
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,9 @@ def check_params(given: dict[str, Any], schema: Any) -> dict[str, Any] | None:
             params[name] = ParamSpec.validate_type_and_shape(name, value, spec.dtype, spec.shape)
         except Exception:
             raise UserError(
-                f"{PARAMS_FIELD}.{name}: {value!r} is not a {_param_type(spec)}, the type the"
-                f" model's signature declares (default {spec.default!r})."
+                f"{PARAMS_FIELD}.{name}: {shown(name, repr(value))} is not a"
+                f" {_param_type(spec)}, the type the model's signature declares (default"
+                f" {shown(name, repr(spec.default))})."
             ) from None
     return params
 
@@ -201,7 +203,8 @@ def describe(plan: ModelPlan, given_params: dict[str, Any] | None = None) -> lis
     for spec in specs:
         value = (plan.params or {}).get(spec.name, spec.default)
         given = " (model.params)" if spec.name in (given_params or {}) else " (default)"
-        lines.append(f"  {spec.name}: {_param_type(spec)} = {value!r}{given}")
+        value = shown(spec.name, repr(value))  # a secret-named param: masked
+        lines.append(f"  {spec.name}: {_param_type(spec)} = {value}{given}")
     if not specs:
         lines.append("  (none)")
     return [*lines, "signature outputs:", *_schema_lines(plan.output_schema)]

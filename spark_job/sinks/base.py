@@ -27,6 +27,7 @@ from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
 from spark_job.sinks.stager import StagedFile
 from spark_job.spec import SaveMode
+from spark_job.storage.locations import Place
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class Sink(ABC):
     @abstractmethod
     def output_exists(self) -> bool:
         """Driver: whether the destination already holds data (prepare, then publish)."""
+
+    def output_places(self, recording: bool) -> list[Place]:
+        """Driver, before anything is read: where this sink writes (``recording``: also where
+        the error records of RECORD_AND_CONTINUE go), compared with the inputs so that no
+        output is written over an input (staging next to the output is not listed)."""
+        return []
 
     def check_writable(self, exists: bool) -> None:  # noqa: B027 - most sinks need nothing
         """Driver, last in ``prepare``: raise UserError when the output cannot be written."""

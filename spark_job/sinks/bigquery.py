@@ -28,13 +28,14 @@ from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_option
 from spark_job.bigquery.errors_table import ErrorsTable, errors_table_id, records_schema
 from spark_job.bigquery.load import (
     LoadRequest,
-    TableOptions,
+    check_columns,
     create_table,
     created_by_run,
     earlier_load,
     load_outcome,
     run_load,
     run_marker,
+    schema_update_options,
 )
 from spark_job.bigquery.retry import TRANSIENT_RETRY, rate_limited
 from spark_job.bigquery.schema import (
@@ -54,6 +55,7 @@ from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_p
 from spark_job.spec import BigQuerySink, SaveMode
 from spark_job.spec.job_name import validate_job_name
 from spark_job.storage import gcs
+from spark_job.storage.locations import Place
 
 FIELD = "bigquerySink"
 WRITE_DISPOSITIONS = {
@@ -92,7 +94,6 @@ class BigQueryTableSink(Sink):
         self.table = parse_table_id(
             spec.table, f"{FIELD}.table", self.options.project or self.project
         )
-        self.table_options = TableOptions.from_options(self.options, f"{FIELD}.options")
         self.format = self.options.intermediate_format
         self.staging = gcs.GcsPath(self.bucket, f"{self.job_name}-{run_id}")
         self.marker = run_marker(self.job_name, run_id)
@@ -189,8 +190,15 @@ class BigQueryTableSink(Sink):
         self.existing = self._existing_table()
         return self.existing is not None
 
+    def output_places(self, recording: bool) -> list[Place]:
+        places = [Place(f"{FIELD}.table", self.describe(), self.table.location)]
+        if recording:
+            errors = f"errors table {self.errors_table}"
+            places.append(Place(self.errors_field, errors, self.errors_table.location))
+        return places
+
     def check_writable(self, exists: bool) -> None:
-        if not exists and self.table_options.create_disposition == "CREATE_NEVER":
+        if not exists and self.options.create_disposition == "CREATE_NEVER":
             raise UserError(
                 f"{FIELD}.options.createDisposition: CREATE_NEVER but {self.table} does not exist."
             )
@@ -213,7 +221,7 @@ class BigQueryTableSink(Sink):
         """The explicit load schema: the DataFrame's, or for an APPEND the table's (checked)."""
         if not self._appending():
             return schema
-        options = self.table_options
+        options = self.options
         problems = incompatible_columns(
             self.existing.schema,
             schema,
@@ -251,9 +259,7 @@ class BigQueryTableSink(Sink):
             schema=schema,
             source_format=FORMATS[self.format],
             write_disposition=WRITE_DISPOSITIONS[self.spec.save_mode],
-            schema_update_options=self.table_options.schema_update_options
-            if self._appending()
-            else [],
+            schema_update_options=schema_update_options(self.options) if self._appending() else [],
             time_partitioning=existing.time_partitioning if existing is not None else None,
             clustering_fields=existing.clustering_fields if existing is not None else None,
         )
@@ -264,7 +270,7 @@ class BigQueryTableSink(Sink):
         created = False
         try:
             if self.existing is None:
-                create_table(self.client, self.table, schema, self.table_options, self.marker)
+                create_table(self.client, self.table, schema, self.options, self.marker)
                 created = True
             run_load(self.client, self._request(staged, schema), self.job_name, self.run_id,
                      self.attempt, self.location)  # fmt: skip
@@ -293,7 +299,7 @@ class BigQueryTableSink(Sink):
 
     # ------------------------------------------------------------------ protocol
     def stage(self, predictions: Predictions) -> Staged:
-        self.table_options.check_columns(predictions.columns.all, f"{FIELD}.options")
+        check_columns(self.options, predictions.columns.all, f"{FIELD}.options")
         if self.errors is not None:
             self._records_schema = records_schema(predictions.source.schema)
         if self.engine == CONNECTOR:

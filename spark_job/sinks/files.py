@@ -26,6 +26,7 @@ from spark_job.sinks.base import Sink, Staged
 from spark_job.sinks.stager import StageTarget, stage_empty, stage_partitions
 from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage.input_files import local_path
+from spark_job.storage.locations import Place, output_location
 
 RESULTS_PREFIX = "prediction.results"
 
@@ -77,6 +78,9 @@ class LocalFileSink(Sink):
 
     def output_exists(self) -> bool:
         return output_exists(self.path)
+
+    def output_places(self, recording: bool) -> list[Place]:
+        return [Place(f"{self.field}.uri", self.describe(), output_location(str(self.path)))]
 
     def check_writable(self, exists: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from spark_job.sinks.files import RESULTS_PREFIX, shard_name, written_columns
 from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_partitions
 from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage import gcs
+from spark_job.storage.locations import Location, Place
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class GcsFileSink(Sink):
 
     def output_exists(self) -> bool:
         return gcs.exists_prefix(self._client(), self.output)
+
+    def output_places(self, recording: bool) -> list[Place]:
+        where = Location(f"gs://{self.output.bucket}", self.output.name)
+        return [Place(f"{self.field}.uri", f"output '{self.spec.uri}'", where)]
 
     def records_target(self) -> RecordsTarget:
         return RecordsTarget(self.staging.child(RECORDS_FOLDER).uri, self.emulator)

@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import RowErrors
+from spark_job.storage.locations import Place
 
 
 class SourceReader(ABC):
@@ -42,6 +43,16 @@ class SourceReader(ABC):
         sources; others ignore it; None: FAIL_FAST); ``count_rows`` says progress will ask
         :meth:`expected_rows` (sources whose count costs a Spark job run it only then).
         """
+
+    def input_places(self) -> list[Place]:
+        """Driver, before Spark starts: what the spec names as the input (nothing looked up),
+        compared with the sink's outputs so that no output is written over an input."""
+        return []
+
+    def read_through(self) -> list[Place]:
+        """Driver, before anything is read: further inputs only a service can tell (the tables
+        a view reads); may call it, and answers [] when it cannot tell."""
+        return []
 
     def check_options(self) -> None:  # noqa: B027 - a source without options of its own
         """Raise UserError for a bad option; runs on the driver before any SparkSession."""

@@ -28,11 +28,18 @@ from spark_job.bigquery.read_source import FORMAT_NAME, BigQueryStorageDataSourc
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId, parse_table_id
 from spark_job.bigquery.types import spark_schema
-from spark_job.bigquery.views import VIEW_TYPES, drop_table, materialization_table, materialize_view
+from spark_job.bigquery.views import (
+    VIEW_TYPES,
+    base_tables,
+    drop_table,
+    materialization_table,
+    materialize_view,
+)
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import RowErrors
 from spark_job.sources.base import SourceReader, select_columns
 from spark_job.spec import BigQuerySource
+from spark_job.storage.locations import Place
 
 FIELD = "bigquerySource"
 
@@ -180,6 +187,27 @@ class BigQueryTableSource(SourceReader):
         )
 
     # ---------------------------------------------------------------- interface
+    def input_places(self) -> list[Place]:
+        return [Place(f"{FIELD}.table", self.spec.table, self.table.location)]
+
+    def read_through(self) -> list[Place]:
+        """A view's base tables (through nested views): from its query and a dry run."""
+        try:
+            bases = base_tables(self.client, self.table, self.options.location)
+        except Exception as error:  # no access, no credentials: the read will tell
+            log.warning("%s: cannot tell what %s reads: %s", FIELD, self.table, error)
+            return []
+        if bases is None:
+            log.warning(
+                "%s: BigQuery does not tell which tables the view %s reads; only the view"
+                " itself is checked against the output", FIELD, self.table,
+            )  # fmt: skip
+            return []
+        return [
+            Place(f"{FIELD}.table", self.spec.table, base.location, through=str(base))
+            for base in sorted(bases, key=str)
+        ]
+
     def read(
         self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
     ) -> DataFrame:

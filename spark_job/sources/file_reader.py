@@ -17,8 +17,8 @@ from spark_job.formats.file_encoders import json_line
 from spark_job.formats.record_formats import (
     DECOMPRESSION_ERRORS,
     UNPARSEABLE,
-    CsvDialect,
     Problem,
+    csv_dialect,
     iter_items,
 )
 from spark_job.scoring.error_records import raw_key
@@ -113,7 +113,7 @@ def sample_file(
                     f["name"] for f in schema["fields"] if avro_types.needs_json(f["type"])
                 ]
                 return sample
-            dialect = CsvDialect.from_options(options)
+            dialect = csv_dialect(options)
             seen = 0
             try:
                 for _number, item in iter_items(fmt, stream, options):
@@ -193,7 +193,7 @@ def _converters(plan: ReadPlan) -> list[ct.Converter]:
             avro_types.to_json_text if f.name in plan.json_columns else (lambda v: v)
             for f in plan.schema
         ]
-    dialect = CsvDialect.from_options(plan.options)
+    dialect = csv_dialect(plan.options)
     return [
         ct.converter(
             f.type,

@@ -33,7 +33,8 @@ from spark_job.sources.schema_inference import InputSchema, infer_schema, schema
 from spark_job.spec import ErrorHandling, FileFormat, GcsSource
 from spark_job.spec.options import check_python_reader
 from spark_job.storage import gcs
-from spark_job.storage.input_files import InputFile, expand_all, local_path
+from spark_job.storage.input_files import InputFile, expand_all, field_of, local_path
+from spark_job.storage.locations import Place, input_location
 
 __all__ = ["FileSource", "local_path"]
 
@@ -81,6 +82,17 @@ class FileSource(SourceReader):
         if fmt is not FileFormat.PARQUET:
             return False
         return not remote or has_gcs_connector(spark)
+
+    def input_places(self) -> list[Place]:
+        places = []
+        uris = self.spec.uris
+        for index, uri in enumerate(uris):
+            try:
+                where = input_location(uri)
+            except ValueError:  # not a URI: reading it says so
+                continue
+            places.append(Place(field_of(self.field, uris, index), uri, where))
+        return places
 
     def check_options(self) -> None:
         """Nothing left to check: the options were typed when the source was built (and when

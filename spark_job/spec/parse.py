@@ -35,6 +35,7 @@ from spark_job.spec.fields import (
     snake_to_camel,
     unsupported,
 )
+from spark_job.spec.secrets import find_secrets, maskable, redact, remember
 from spark_job.spec.types import (
     SCALAR_RESULT_TYPES,
     SINK_FILE_FORMATS,
@@ -303,7 +304,19 @@ def _check_columns(source: Source, sink: Sink, source_field: str, sink_field: st
 
 
 def parse_spec(document: Any) -> JobSpec:
-    """Validate a parsed YAML document and return the :class:`JobSpec`."""
+    """Validate a parsed YAML document and return the :class:`JobSpec`.
+
+    The values of secret-named keys (``gcpAccessToken``, ``myApiKey``...) are remembered for
+    the process and masked in every message (see :mod:`spark_job.spec.secrets`)."""
+    found = maskable(find_secrets(document).values())
+    remember(found)
+    try:
+        return _parse_spec(document)
+    except UserError as error:
+        raise UserError(redact(str(error), found)) from None
+
+
+def _parse_spec(document: Any) -> JobSpec:
     values = parse_message(document, "", _TOP_LEVEL)
     source = _exactly_one(values, _SOURCES, "source")
     sink = _exactly_one(values, _SINKS, "sink")

@@ -17,7 +17,7 @@ import pytest
 
 from spark_job.formats import avro_types, tfrecord
 from spark_job.formats.file_encoders import json_line, write_file
-from spark_job.formats.record_formats import UNPARSEABLE, CsvDialect, Problem, iter_items
+from spark_job.formats.record_formats import UNPARSEABLE, Problem, csv_dialect, iter_items
 from spark_job.scoring.results import ModelOutputError, to_result_series
 from spark_job.spec import FileFormat, ModelResult, ResultType
 from tests.gcs_helpers import example, tfrecords
@@ -51,7 +51,7 @@ def test_json_lines_isolate_a_bad_line() -> None:
 
 
 def test_csv_rows_with_the_wrong_field_count_are_problems() -> None:
-    dialect = CsvDialect.from_options({"header": "true", "delimiter": ";"})
+    dialect = csv_dialect({"header": "true", "delimiter": ";"})
     assert dialect.header and dialect.sep == ";"
     items = list(iter_items(FileFormat.CSV, io.BytesIO(b"a,b\n1,2\n3\n"), {"header": "true"}))
     problems = [v for _, v in items if isinstance(v, Problem)]
