@@ -139,11 +139,11 @@ def run_job(
 ) -> JobResult:
     """Run ``spec`` on ``spark``; raise UserError for the user's mistakes.
 
-    The steps: no output over an input (a view's base tables looked up; see
-    :mod:`spark_job.run.input_guard`), the sink's SaveMode (``prepare``), the model resolved
-    and shipped, the input
-    read, the predictions staged by the executors, a checkpoint (SIGTERM stops the run here,
-    never publishing), the row errors judged (``errorHandling.maxErrorRatio``), publish.
+    The steps: the model resolved and its signature read (the plan), no output over an input
+    (a view's base tables looked up; see :mod:`spark_job.run.input_guard`), the sink's SaveMode
+    (``prepare``), the model shipped, the input read and fitted to the signature, the
+    predictions staged by the executors, a checkpoint (SIGTERM stops the run here, never
+    publishing), the row errors judged (``errorHandling.maxErrorRatio``), publish.
     ``progress_interval`` > 0 prints a progress line at most that often while predicting.
     ``meter`` receives seconds per stage and live row counters as the run goes (for the
     status of a run that fails or is stopped). ``sink``, ``source`` and ``plan`` (the model
@@ -154,8 +154,8 @@ def run_job(
     meter = meter or RunMeter()
     meter.begin("prepare")
     sink = sink or open_sink(spec, job_name, run_id)
-    built_source = source is None
-    source = source or open_source(spec)  # its model inputs once the plan is known
+    plan = plan or plan_model(spec.model)
+    source = source or open_source(spec, plan.signature_features)
     recording = spec.error_handling.mode is ErrorMode.RECORD_AND_CONTINUE
     refuse_output_over_input(sink, source, recording, look_up=True)
     decision = sink.prepare(spark)
@@ -163,10 +163,7 @@ def run_job(
         return JobResult(
             status="SKIPPED", destination=sink.destination, skip_reason=decision.reason
         )
-    plan = plan or plan_model(spec.model)
     model_dir = plan.model_dir
-    if built_source:
-        source.model_inputs = plan.signature_features
     rows_predicted = spark.sparkContext.accumulator(0)
     # RECORD_AND_CONTINUE: the sink says where failed instances are written whole
     records = sink.records_target() if recording else None
