@@ -17,11 +17,9 @@ import logging
 from pyspark.sql import SparkSession
 
 from spark_job.errors import UserError
-from spark_job.spec.options import ENGINES, BigQueryReadOptions, BigQueryWriteOptions
+from spark_job.spec.options import ENGINES, BigQueryOptions
 
 _, CONNECTOR, STORAGE_API = ENGINES  # auto, connector, storage-api
-#: A source's or sink's options: typed (``typed_options``) or as written in the spec.
-Options = BigQueryReadOptions | BigQueryWriteOptions
 #: The short name every spark-bigquery connector jar registers with Spark.
 CONNECTOR_FORMAT = "bigquery"
 
@@ -53,7 +51,7 @@ def connector_available(spark: SparkSession) -> bool:
     return jvm_data_source_available(spark, CONNECTOR_FORMAT)
 
 
-def choose_engine(spark: SparkSession, options: Options, field: str) -> str:
+def choose_engine(spark: SparkSession, options: BigQueryOptions, field: str) -> str:
     """The engine ``options.engine`` names, ``auto`` resolved; ``field`` (e.g.
     ``bigquerySource``) for the log line."""
     wanted = options.engine
@@ -65,7 +63,7 @@ def choose_engine(spark: SparkSession, options: Options, field: str) -> str:
     return wanted
 
 
-def connector_options(options: Options) -> dict[str, str]:
+def connector_options(options: BigQueryOptions) -> dict[str, str]:
     """The user's options as handed to the connector: everything but our ``engine`` key."""
     return dict(options.connector_options)
 

@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame
 
 from spark_job.scoring.arrow_input import FeatureConverters, arrow_convertible, feature_frame
 from spark_job.scoring.model import WithParams, load_shipped_model, score_batch
-from spark_job.scoring.results import result_arrays
+from spark_job.scoring.results import result_arrays, result_arrow_type
 from spark_job.scoring.row_errors import TaskErrors, TaskPolicy
 from spark_job.spec import ModelResult
 
@@ -81,6 +81,7 @@ class ArrowScorer:
         if self.params is not None:
             model = WithParams(model, self.params)
         errors = TaskErrors.for_policy(self.policy)
+        arrow_type = result_arrow_type(self.result)
         for batch in batches:
             errors.instances = batch  # a failed instance's record holds its input columns
             frame = feature_frame(batch, self.features, self.converters)
@@ -91,7 +92,7 @@ class ArrowScorer:
                 kept = kept.filter(pa.array(ok))
                 values = values[ok]
             self.rows_predicted.add(kept.num_rows)
-            for name, array in result_arrays(values, self.result, self.result_column):
+            for name, array in result_arrays(values, self.result, self.result_column, arrow_type):
                 kept = kept.append_column(name, array)
             yield kept
         errors.close()  # the task's error records, if any, put and reported

@@ -73,10 +73,16 @@ def _plain(values: pd.Series) -> Any:
     return values.to_numpy() if values.dtype != object else values.tolist()
 
 
-def result_arrays(values: pd.Series, result: ModelResult, name: str) -> list[tuple[str, pa.Array]]:
-    """The result columns (name, Arrow array) of converted ``values``, as
-    :func:`result_fields` names them."""
-    arrow_type = to_arrow_type(result_spark_type(result))
+def result_arrow_type(result: ModelResult) -> pa.DataType:
+    """The Arrow type of a resolved result (once per task, not per batch)."""
+    return to_arrow_type(result_spark_type(result))
+
+
+def result_arrays(
+    values: pd.Series, result: ModelResult, name: str, arrow_type: pa.DataType
+) -> list[tuple[str, pa.Array]]:
+    """The result columns (name, Arrow array of ``arrow_type``, see :func:`result_arrow_type`)
+    of converted ``values``, as :func:`result_fields` names them."""
     array = pa.array(_plain(values), type=arrow_type, from_pandas=True)
     if not result.flatten:
         return [(name, array)]

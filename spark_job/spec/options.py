@@ -115,12 +115,23 @@ def _connector_options(options: Mapping[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class BigQueryReadOptions:
-    """``bigquerySource.options``, typed (see :data:`BIGQUERY_SOURCE_KEYS`)."""
+class BigQueryOptions:
+    """What the source's and the sink's typed options share: the engine, the projects, and the
+    keys as written for the connector."""
 
     engine: str = "auto"
     project: str | None = None
     parent_project: str | None = None
+    #: Keys the job does not act on (the connector's own), as written.
+    passthrough: dict[str, str] = field(default_factory=dict)
+    #: What the connector engine hands Spark's reader or writer: every key but ``engine``.
+    connector_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BigQueryReadOptions(BigQueryOptions):
+    """``bigquerySource.options``, typed (see :data:`BIGQUERY_SOURCE_KEYS`)."""
+
     location: str | None = None
     row_filter: str | None = None
     max_parallelism: int | None = None  # or the old name ``parallelism``
@@ -132,10 +143,6 @@ class BigQueryReadOptions:
     big_numeric_precision: int = BIGNUMERIC_DEFAULT[0]
     big_numeric_scale: int = BIGNUMERIC_DEFAULT[1]
     map_type_conversion: bool = True
-    #: Keys the job does not act on (the connector's own), as written.
-    passthrough: dict[str, str] = field(default_factory=dict)
-    #: What the connector engine hands Spark's reader: every key but ``engine``, as written.
-    connector_options: dict[str, str] = field(default_factory=dict)
 
 
 def bigquery_read_options(
@@ -160,12 +167,9 @@ def bigquery_read_options(
 
 
 @dataclass(frozen=True)
-class BigQueryWriteOptions:
+class BigQueryWriteOptions(BigQueryOptions):
     """``bigquerySink.options``, typed (see :data:`BIGQUERY_SINK_KEYS`)."""
 
-    engine: str = "auto"
-    project: str | None = None
-    parent_project: str | None = None
     temporary_gcs_bucket: str | None = None
     intermediate_format: str = "parquet"
     create_disposition: str = "CREATE_IF_NEEDED"
@@ -175,10 +179,6 @@ class BigQueryWriteOptions:
     clustered_fields: tuple[str, ...] = ()
     allow_field_addition: bool = False
     allow_field_relaxation: bool = False
-    #: Keys the job does not act on (the connector's own, e.g. ``writeMethod``), as written.
-    passthrough: dict[str, str] = field(default_factory=dict)
-    #: What the connector engine hands Spark's writer: every key but ``engine``, as written.
-    connector_options: dict[str, str] = field(default_factory=dict)
 
 
 def bigquery_write_options(

@@ -9,7 +9,12 @@ from mlflow.types import ColSpec, Schema, TensorSpec
 
 from spark_job.errors import UserError
 from spark_job.scoring.result_types import resolve_result
-from spark_job.scoring.results import ModelOutputError, result_arrays, to_result_series
+from spark_job.scoring.results import (
+    ModelOutputError,
+    result_arrays,
+    result_arrow_type,
+    to_result_series,
+)
 from spark_job.spec import ModelResult, ResultField, ResultType, parse_spec_text
 
 LABEL_AND_PROBABILITY = Schema([ColSpec("string", "label"), ColSpec("double", "probability")])
@@ -112,8 +117,9 @@ def test_struct_outputs_that_do_not_fit() -> None:
 
 def test_struct_arrays_one_column_or_flattened() -> None:
     values = pd.Series([{"label": "a", "probability": 0.25}], dtype=object)
-    [(name, array)] = result_arrays(values, STRUCT, "prediction")
+    [(name, array)] = result_arrays(values, STRUCT, "prediction", result_arrow_type(STRUCT))
     assert name == "prediction" and array.to_pylist() == [{"label": "a", "probability": 0.25}]
     flat = ModelResult(ResultType.STRUCT, fields=STRUCT.fields, flatten=True)
-    columns = {name: array.to_pylist() for name, array in result_arrays(values, flat, "p")}
+    arrays = result_arrays(values, flat, "p", result_arrow_type(flat))
+    columns = {name: array.to_pylist() for name, array in arrays}
     assert columns == {"p_label": ["a"], "p_probability": [0.25]}
