@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 #: Tests without Spark, run first by `make test`.
 FAST_TESTS := tests/unit tests/test_layout.py tests/test_spec.py tests/test_spec_options.py \
-	tests/test_versions.py
+	tests/test_versions.py tests/test_resume_markers.py
 
 .PHONY: setup run run-files test lint bench clean
 

@@ -1,13 +1,19 @@
 """One contender on one workload, in this (fresh) process; prints its timings as JSON.
 
-    python -m benchmarks.contenders CONTENDER WORKLOAD ROWS OUTPUT_DIR [DRIVER_MEMORY [JOBS]]
+    python -m benchmarks.contenders CONTENDER WORKLOAD ROWS OUTPUT_DIR [DRIVER_MEMORY]
 
-Each contender reports ``startup_s`` — importing its libraries and, for the Spark contenders,
-starting the SparkSession — and ``seconds``: one entry per job it runs (JOBS, default 2), each
-everything from loading the model to the output written. The first job is *cold*: a fresh JVM
-and fresh Python workers; the next ones are *warm*: the same process, so libraries imported and
-the JVM's code compiled, but the model loaded again and all data read and written again. A
-fresh process per contender means none inherits another's JVM or Python workers.
+Each contender runs **one** job, the first of a fresh process — what every ``spark-submit``
+user gets — and reports ``startup_s`` (importing its libraries and, for the Spark contenders,
+starting the SparkSession; ``session_s`` is the SparkSession start alone) and ``seconds``:
+everything from loading the model to the output written.
+
+- ``single_process``: pyarrow read → ``pyfunc.predict`` → pyarrow write, one Python process;
+- ``mlflow_spark_udf``: stock ``mlflow.pyfunc.spark_udf`` in a plain ``local[2]`` session
+  (Spark's defaults; only the UI off and the driver memory set, as for ``spark_job``);
+- ``spark_job``: the CLI itself (``spark_job.main.main``, as ``python -m spark_job --local``
+  runs it) with ``--master local[2,4]``; its seconds are the job's own stages (prepare,
+  predict, publish, report: every stage but the session's) from ``--status-path``, the
+  session start from the same file.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +31,11 @@ from benchmarks.workloads import FEATURES, Workload, workload_named
 
 CONTENDERS = ("single_process", "mlflow_spark_udf", "spark_job")
 MASTER = "local[2]"
+#: The CLI's local master: 2 cores, 4 attempts per task (what ``--local`` gives on 2 cores).
+CLI_MASTER = "local[2,4]"
 
 
-def _jobs(job: Callable[[Path], None], output: Path, jobs: int) -> list[float]:
-    """Seconds of each of ``jobs`` runs of ``job``, each into a fresh ``output``."""
-    seconds = []
-    for _ in range(jobs):
-        shutil.rmtree(output, ignore_errors=True)
-        started = time.perf_counter()
-        job(output)
-        seconds.append(time.perf_counter() - started)
-    return seconds
-
-
-def single_process(workload: Workload, output: Path, memory: str, jobs: int) -> dict[str, Any]:
+def single_process(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
     """pyarrow read → ``pyfunc.predict`` → pyarrow write in one Python process (one core)."""
     began = time.perf_counter()
     import mlflow.pyfunc
@@ -47,86 +44,95 @@ def single_process(workload: Workload, output: Path, memory: str, jobs: int) -> 
     import pyarrow.parquet as pq
 
     started = time.perf_counter()
-
-    def job(target: Path) -> None:
-        model = mlflow.pyfunc.load_model(str(workload.model_dir))
-        target.mkdir(parents=True)
-        dataset = ds.dataset(str(workload.input_dir), format="parquet")
-        for index, batch in enumerate(dataset.to_batches(batch_size=workload.batch_rows)):
-            prediction = model.predict(batch.select(FEATURES).to_pandas())
-            table = pa.Table.from_batches([batch]).append_column(
-                "prediction", pa.array(prediction, type=pa.float64())
-            )
-            pq.write_table(table, target / f"part-{index:05d}.parquet")
-
-    return {"startup_s": started - began, "seconds": _jobs(job, output, jobs)}
+    model = mlflow.pyfunc.load_model(str(workload.model_dir))
+    output.mkdir(parents=True)
+    dataset = ds.dataset(str(workload.input_dir), format="parquet")
+    for index, batch in enumerate(dataset.to_batches(batch_size=workload.batch_rows)):
+        prediction = model.predict(batch.select(FEATURES).to_pandas())
+        table = pa.Table.from_batches([batch]).append_column(
+            "prediction", pa.array(prediction, type=pa.float64())
+        )
+        pq.write_table(table, output / f"part-{index:05d}.parquet")
+    seconds = time.perf_counter() - started
+    return {"startup_s": started - began, "session_s": 0.0, "seconds": seconds}
 
 
-def _session(memory: str) -> Any:
-    from spark_job.run.session import build_session
-
-    conf = {"spark.driver.memory": memory, "spark.executor.memory": memory}
-    return build_session("bench", local=True, master=MASTER, conf=conf)
-
-
-def mlflow_spark_udf(workload: Workload, output: Path, memory: str, jobs: int) -> dict[str, Any]:
-    """Stock ``mlflow.pyfunc.spark_udf`` in the same local[2] session, same files in and out."""
+def mlflow_spark_udf(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
+    """Stock ``mlflow.pyfunc.spark_udf`` in a local[2] session, same files in and out."""
     began = time.perf_counter()
     import mlflow.pyfunc
+    from pyspark.sql import SparkSession
 
-    spark = _session(memory)
+    session_began = time.perf_counter()
+    spark = (
+        SparkSession.builder.master(MASTER)
+        .appName("bench-mlflow")
+        .config("spark.driver.memory", memory)
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
     started = time.perf_counter()
-
-    def job(target: Path) -> None:
-        udf = mlflow.pyfunc.spark_udf(spark, str(workload.model_dir), result_type="double")
-        frame = spark.read.parquet(str(workload.input_dir))
-        frame.withColumn("prediction", udf(*FEATURES)).write.parquet(str(target))
-
-    seconds = _jobs(job, output, jobs)
+    udf = mlflow.pyfunc.spark_udf(spark, str(workload.model_dir), result_type="double")
+    frame = spark.read.parquet(str(workload.input_dir))
+    frame.withColumn("prediction", udf(*FEATURES)).write.parquet(str(output))
+    seconds = time.perf_counter() - started
     spark.stop()
-    return {"startup_s": started - began, "seconds": seconds}
+    return {
+        "startup_s": started - began,
+        "session_s": started - session_began,
+        "seconds": seconds,
+    }
 
 
-def spark_job(workload: Workload, output: Path, memory: str, jobs: int) -> dict[str, Any]:
-    """Our job through ``run_job`` (what the CLI calls after building its session)."""
+def spark_job(workload: Workload, output: Path, memory: str) -> dict[str, Any]:
+    """The CLI, in this process: spec file in, status file out."""
     began = time.perf_counter()
-    from spark_job.run.runner import run_job
-    from spark_job.spec import parse_spec_text
+    from spark_job.main import main
 
-    spark = _session(memory)
-    started = time.perf_counter()
-    runs = iter(range(jobs))
-
-    def job(target: Path) -> None:
-        spec = parse_spec_text(
-            f"""
-kind: PredictionJob
+    work = Path(tempfile.mkdtemp(prefix="bench_spark_job_"))
+    spec = work / "spec.yaml"
+    spec.write_text(
+        f"""kind: PredictionJob
 name: bench
 gcsSource: {{format: PARQUET, uri: "{workload.input_dir}", features: {FEATURES},
              passthrough: [id]}}
 model: {{type: PYFUNC, uri: "{workload.model_dir}", result: {{type: DOUBLE}}}}
-gcsSink: {{format: PARQUET, uri: "{target}", save_mode: OVERWRITE}}
+gcsSink: {{format: PARQUET, uri: "{output}", save_mode: OVERWRITE}}
 """
-        )
-        result = run_job(spark, spec, "bench", f"bench{next(runs)}")
-        if result.rows_written != workload.rows:
-            raise RuntimeError(f"spark_job wrote {result.rows_written} rows of {workload.rows}")
-
-    seconds = _jobs(job, output, jobs)
-    spark.stop()
-    return {"startup_s": started - began, "seconds": seconds}
+    )
+    status = work / "status.json"
+    # The driver's memory as spark-submit's --driver-memory (it wins over the session's conf).
+    # BENCH_EXTRA_SUBMIT: more spark-submit arguments, e.g. an event log to profile with.
+    extra = os.environ.get("BENCH_EXTRA_SUBMIT", "")
+    os.environ["PYSPARK_SUBMIT_ARGS"] = f"--driver-memory {memory} {extra} pyspark-shell"
+    argv = ["--local", "--master", CLI_MASTER, "--job-name", "bench", "--spec-path", str(spec),
+            "--status-path", str(status), "--log-file", str(work / "job.log"), "--quiet",
+            "--log-format", "json"]  # fmt: skip
+    code = main(argv)
+    wall = time.perf_counter() - began
+    document = json.loads(status.read_text()) if status.exists() else {}
+    if code != 0 or document.get("rows_written") != workload.rows:
+        log = (work / "job.log").read_text()[-3000:] if (work / "job.log").exists() else ""
+        raise RuntimeError(f"spark_job exited {code}: {document}\n{log}")
+    stages = document["stage_seconds"]
+    seconds = sum(v for k, v in stages.items() if k not in ("session", "total"))
+    shutil.rmtree(work, ignore_errors=True)
+    return {
+        "startup_s": wall - seconds,  # imports, spec, preflight, session; and its stop
+        "session_s": stages.get("session", 0.0),
+        "seconds": seconds,
+    }
 
 
 def main(argv: list[str]) -> None:
     contender, name, rows, output = argv[0], argv[1], int(argv[2]), Path(argv[3])
     memory = argv[4] if len(argv) > 4 else "2g"
-    jobs = int(argv[5]) if len(argv) > 5 else 2
     if contender not in CONTENDERS:
         raise SystemExit(f"unknown contender {contender!r}; one of {', '.join(CONTENDERS)}")
     workload = workload_named(name, rows)
     shutil.rmtree(output, ignore_errors=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    timing = globals()[contender](workload, output, memory, jobs)
+    timing = globals()[contender](workload, output, memory)
     shutil.rmtree(output, ignore_errors=True)
     print("BENCH " + json.dumps({**timing, "rows": rows}), flush=True)
 

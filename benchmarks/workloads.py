@@ -1,4 +1,9 @@
-"""The bench's workloads: data and models it generates, Parquet in → Parquet out."""
+"""The bench's workloads: data and models it generates, Parquet in → Parquet out.
+
+Sizes come from the environment so that a quick run can use small ones (see
+:mod:`benchmarks.run`). Data and models go under ``benchmarks/data/`` (not in git), one
+directory per size, generated once and reused.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,13 @@ FEATURES = [f"f{i}" for i in range(8)]
 FILES_PER_INPUT = 4
 ROW_GROUP_ROWS = 250_000
 
+#: name → (rows env var, default rows, model kind)
+SIZES: dict[str, tuple[str, int, str]] = {
+    "cheap": ("BENCH_CHEAP_ROWS", 20_000_000, "logistic"),
+    "heavy": ("BENCH_HEAVY_ROWS", 1_000_000, "forest"),
+    "fixed": ("BENCH_FIXED_ROWS", 1_000, "logistic"),
+}
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -25,7 +37,7 @@ class Workload:
 
     @property
     def input_dir(self) -> Path:
-        return DATA / f"{self.name}_{self.rows}" / "input"
+        return DATA / f"{self.model_kind}_{self.rows}" / "input"
 
     @property
     def model_dir(self) -> Path:
@@ -38,15 +50,14 @@ class Workload:
 
 
 def workloads() -> list[Workload]:
-    return [
-        Workload("cheap", int(os.environ.get("BENCH_CHEAP_ROWS", 2_000_000)), "logistic"),
-        Workload("heavy", int(os.environ.get("BENCH_HEAVY_ROWS", 200_000)), "forest"),
-    ]
+    """The workloads at the sizes the environment asks for (0 rows: skipped)."""
+    found = [workload_named(name) for name in SIZES]
+    return [w for w in found if w.rows > 0]
 
 
-def workload_named(name: str, rows: int) -> Workload:
-    kind = next(w.model_kind for w in workloads() if w.name == name)
-    return Workload(name, rows, kind)
+def workload_named(name: str, rows: int | None = None) -> Workload:
+    variable, default, kind = SIZES[name]
+    return Workload(name, int(os.environ.get(variable, default)) if rows is None else rows, kind)
 
 
 def _features(rows: int, seed: int) -> np.ndarray:
@@ -54,21 +65,29 @@ def _features(rows: int, seed: int) -> np.ndarray:
 
 
 def write_input(workload: Workload) -> None:
+    """``FILES_PER_INPUT`` Parquet files (fewer for tiny inputs) of an id and 8 doubles."""
     if workload.input_dir.exists():
         return
     partial = workload.input_dir.with_name("input.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    per_file = -(-workload.rows // FILES_PER_INPUT)
-    for index in range(FILES_PER_INPUT):
-        rows = min(per_file, workload.rows - index * per_file)
-        values = _features(rows, seed=index)
-        table = pa.table(
-            {"id": np.arange(index * per_file, index * per_file + rows, dtype=np.int64)}
-            | {name: values[:, i] for i, name in enumerate(FEATURES)}
-        )
-        pq.write_table(table, partial / f"part-{index}.parquet", row_group_size=ROW_GROUP_ROWS)
+    files = max(1, min(FILES_PER_INPUT, workload.rows // 10_000))
+    per_file = -(-workload.rows // files)
+    for index in range(files):
+        start = index * per_file
+        rows = min(per_file, workload.rows - start)
+        with pq.ParquetWriter(partial / f"part-{index}.parquet", _schema()) as writer:
+            for offset in range(0, rows, ROW_GROUP_ROWS):  # bounded memory at 20M rows
+                count = min(ROW_GROUP_ROWS, rows - offset)
+                values = _features(count, seed=index * 1_000 + offset // ROW_GROUP_ROWS)
+                ids = np.arange(start + offset, start + offset + count, dtype=np.int64)
+                columns = {"id": ids} | {n: values[:, i] for i, n in enumerate(FEATURES)}
+                writer.write_table(pa.table(columns, schema=_schema()))
     partial.rename(workload.input_dir)
+
+
+def _schema() -> pa.Schema:
+    return pa.schema([("id", pa.int64())] + [(name, pa.float64()) for name in FEATURES])
 
 
 def train_model(workload: Workload) -> None:

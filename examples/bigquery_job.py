@@ -24,6 +24,7 @@ SOURCE = f"{PROJECT}.iris.flowers"
 RESULT = f"{PROJECT}.iris.flowers_scored"
 BUCKET = "iris-staging"
 LOG = EXAMPLE_DIR / "job.log"
+REPORT = EXAMPLE_DIR / "report"  # the spec's report.path
 
 
 def load_flowers() -> int:
@@ -87,6 +88,8 @@ def main() -> int:
                 print("example:", line.split(": ", 1)[-1], f"(from {LOG})")
         if code == 0:
             show_results()
+            report = REPORT / "report.html"
+            print(f"example: job report: {report} (open it in a browser; data: report.json)")
     print("example: emulators stopped", flush=True)
     return code
 

@@ -27,6 +27,8 @@ def main() -> int:
         print(f"example: predictions in {EXAMPLE_DIR / 'predictions'} ({len(outputs)} files)")
         if outputs:
             print("example: first line:", outputs[0].read_text().splitlines()[0])
+        report = EXAMPLE_DIR / "predictions" / "_report.html"
+        print(f"example: job report: {report} (open it in a browser; data in _report.json)")
     return code
 
 

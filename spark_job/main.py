@@ -3,10 +3,11 @@
     spark-submit spark_job/main.py --job-name NAME --spec-path PATH
     python -m spark_job --job-name NAME --spec-path PATH --local
 
-Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error,
-143 stopped by SIGTERM (see spark_job/run/lifecycle.py). The console shows the job's states,
-progress, summary and errors only (spark_job/run/console.py); Spark's logs and the job's log
-lines go to the job's log file (spark_job/run/job_log.py).
+Exit codes: 0 done (or skipped by IGNORE), 1 runtime failure, 2 user error, 3 published
+but drifted (report.failOnDrift), 143 stopped by SIGTERM (see spark_job/run/lifecycle.py).
+The console shows the job's states, progress, summary and errors only
+(spark_job/run/console.py); Spark's logs and the job's log lines go to the job's log file
+(spark_job/run/job_log.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 if (
     __name__ == "__main__"
@@ -25,17 +26,26 @@ if (
     # Run as a script by spark-submit: our package directory must not shadow top-level modules.
     sys.path.pop(0)
 
-from spark_job.errors import UserError  # noqa: E402
+from spark_job.errors import UserError, unreachable_service  # noqa: E402
 from spark_job.run.console import FORMATS, current  # noqa: E402
 from spark_job.spec.secrets import redact  # noqa: E402
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_DRIFT = 3  # published, but report.failOnDrift and a column drifted (docs/report.md)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is a user error like any other: one ``error: …`` line and exit 2, no usage
+    text (``--help`` shows it)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see --help).")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spark_job", description="Score a BigQuery table or files with an MLflow model."
     )
     parser.add_argument("--job-name", required=False, help="name of this job run")
@@ -232,6 +242,13 @@ def _run(args: argparse.Namespace) -> int:
     fields = {k: v for k, v in vars(result).items() if k not in ("status", "seconds")}
     current().summary(result.summary(), job=args.job_name, outcome=result.status,
                       seconds=round(result.seconds, 1), **fields)  # fmt: skip
+    if result.failed_on_drift:
+        drifted = ", ".join(f"{d['column']} (PSI {d['psi']:.3f})" for d in result.drift)
+        current().error(
+            f"report.failOnDrift: drift above report.driftThreshold in {drifted}; the results"
+            f" are published, see {result.report}"
+        )
+        return EXIT_DRIFT
     return EXIT_OK
 
 
@@ -272,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _first_line(error: BaseException) -> str:
+    unreachable = unreachable_service(error)  # a service or emulator that is down
+    if unreachable:
+        return unreachable
     text = str(error).strip() or type(error).__name__
     lines = [line for line in text.splitlines() if line.strip()]
     # A Python task failure's useful line is the exception at the end of its traceback.

@@ -1,16 +1,21 @@
-"""Fault-injecting proxies in front of the BigQuery emulator's REST and gRPC endpoints.
+"""Fault-injecting proxies in front of the BigQuery emulator's REST and gRPC endpoints and of
+fake-gcs-server (:class:`HttpFaultProxy` serves both REST APIs).
 
-bqemulator never fails transiently and has no IAM, so retries and permission errors cannot be
-provoked through it. These proxies are real servers on real sockets: the job's real clients
-talk to them, they forward every call to the emulator except the ones a test chooses to fail
-with a real HTTP status or gRPC status code, and they record what passed through.
+bqemulator and fake-gcs-server never fail transiently and have no IAM, so retries and
+permission errors cannot be provoked through them. These proxies are real servers on real
+sockets: the job's real clients talk to them, they forward every call to the emulator except
+the ones a test chooses to fail with a real HTTP status or gRPC status code, and they record
+what passed through. An HTTP fault may also drop the connection without an answer (``drop``),
+or hold a call for ``delay`` seconds and then forward it (a slow service).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -32,11 +37,20 @@ class Fault:
     times: int = 1
     after_responses: int = 0  # gRPC streams: fail after forwarding this many responses
     seen: int = 0
+    after: int = 0  # HTTP: let this many matching calls through first
+    drop: bool = False  # HTTP: close the connection without answering (status unused)
+    delay: float = 0.0  # HTTP: hold the call this long, then forward it (status unused)
+    passed: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         if self.seen >= self.times or self.path_contains not in path:
             return False
-        return not self.method or self.method == method
+        if self.method and self.method != method:
+            return False
+        if self.passed < self.after:
+            self.passed += 1
+            return False
+        return True
 
 
 @dataclass
@@ -53,12 +67,20 @@ class HttpFaultProxy:
         assert self._server is not None
         return f"127.0.0.1:{self._server.server_address[1]}"
 
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
     def _fault(self, method: str, path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.matches(method, path):
-                fault.seen += 1
-                return fault
+        with self._lock:  # calls arrive on several threads
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.seen += 1
+                    return fault
         return None
+
+    @property
+    def injected(self) -> int:
+        """The faults injected so far (delays are not faults)."""
+        return sum(f.seen for f in self.faults if not f.delay)
 
     def start(self) -> HttpFaultProxy:
         proxy = self
@@ -67,6 +89,14 @@ class HttpFaultProxy:
             def _handle(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fault = proxy._fault(self.command, self.path)
+                if fault is not None and fault.drop:
+                    proxy.log.append((self.command, self.path, 0))
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+                    fault = None
                 if fault is not None:
                     status = int(fault.status)  # type: ignore[arg-type]
                     errors = [{"reason": fault.reason, "message": fault.message}]

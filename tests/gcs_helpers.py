@@ -44,10 +44,13 @@ def put(bucket: str, name: str, data: bytes | str) -> str:
 
 
 def listing(bucket: str, prefix: str = "") -> list[str]:
-    """Every object name in ``bucket`` under ``prefix``, sorted."""
+    """Every object name in ``bucket`` under ``prefix``, sorted; not the job report a file sink
+    leaves beside its results (``_report.json``, ``_report.html``: see tests/test_report.py)."""
+    from spark_job.report.writer import BESIDE_RESULTS
     from spark_job.storage import gcs
 
-    return sorted(b.name for b in gcs.client().list_blobs(bucket, prefix=prefix or None))
+    names = (b.name for b in gcs.client().list_blobs(bucket, prefix=prefix or None))
+    return sorted(n for n in names if n.rsplit("/", 1)[-1] not in BESIDE_RESULTS)
 
 
 def get(bucket: str, name: str) -> bytes:

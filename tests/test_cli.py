@@ -140,10 +140,12 @@ def test_missing_column_is_a_user_error(job_files: dict[str, Path]) -> None:
     assert not (root / "out_missing").exists()
 
 
-def test_model_failure_is_a_runtime_failure(job_files: dict[str, Path]) -> None:
+def test_a_model_raising_is_a_user_error(job_files: dict[str, Path]) -> None:
+    """The model is the user's: exit 2, naming the instance it raised on."""
     root = job_files["root"]
     spec = write_spec(root, "broken", job_files["broken"], root / "out_broken")
     proc = run_cli("--job-name", "broken", "--spec-path", str(spec), "--local")
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "the model failed on " in proc.stderr
     assert "unknown behaviour no-such-behaviour" in proc.stderr
     assert not (root / "out_broken").exists()

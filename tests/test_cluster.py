@@ -10,162 +10,32 @@ whatever is left, whatever happened in the test.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-import pyspark
 import pytest
 
-from spark_job.dev.emulators import free_port
 from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
-
-SPARK_HOME = Path(pyspark.__file__).parent
-DAEMON = SPARK_HOME / "sbin" / "spark-daemon.sh"
-MASTER_CLASS = "org.apache.spark.deploy.master.Master"
-WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
-START_TIMEOUT = 60.0
-
-
-def _alive_workers(ui_port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as response:
-            return int(json.load(response).get("aliveworkers", 0))
-    except OSError:  # the UI is still starting
-        return 0
-
-
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
-
-
-class Daemons:
-    """Spark daemons started with ``spark-daemon.sh``; :meth:`stop_all` ends every one."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {
-            **os.environ,
-            "SPARK_HOME": str(SPARK_HOME),
-            "SPARK_LOCAL_IP": "127.0.0.1",
-            "SPARK_LOG_DIR": str(root / "logs"),
-            "SPARK_PID_DIR": str(root / "pids"),
-            "SPARK_IDENT_STRING": "test",
-            "PYSPARK_PYTHON": sys.executable,
-        }
-        self.env.pop("SPARK_MASTER", None)  # spark-daemon.sh would rsync from it
-        self.started: list[tuple[str, int]] = []
-
-    def start(self, cls: str, *args: str) -> int:
-        subprocess.run(
-            [str(DAEMON), "start", cls, "1", *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        pid_file = self.root / "pids" / f"spark-test-{cls}-1.pid"
-        pid = int(pid_file.read_text().strip())
-        self.started.append((cls, pid))
-        return pid
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text()[-3000:] for p in sorted((self.root / "logs").glob("*")))
-
-    def stop_all(self) -> None:
-        for cls, pid in reversed(self.started):
-            subprocess.run(
-                [str(DAEMON), "stop", cls, "1"],
-                env=self.env,
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-            deadline = time.monotonic() + 15
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+from tests.spark_cluster import _pid_alive, _submit_command, _submit_env, running_cluster
 
 
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``(master URL, worker work dir)`` of a running master + worker (1 core, 1g)."""
-    root = tmp_path_factory.mktemp("cluster")
-    daemons = Daemons(root)
-    port, ui_port = free_port(), free_port()
-    work_dir = root / "work"
-    try:
-        daemons.start(
-            MASTER_CLASS, "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui_port)
-        )
-        worker = daemons.start(
-            WORKER_CLASS,
-            "--host",
-            "127.0.0.1",
-            "--cores",
-            "1",
-            "--memory",
-            "1g",
-            "--webui-port",
-            str(free_port()),
-            "--work-dir",
-            str(work_dir),
-            f"spark://127.0.0.1:{port}",
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while _alive_workers(ui_port) < 1:
-            assert _pid_alive(worker), daemons.logs()
-            assert time.monotonic() < deadline, "the worker did not register\n" + daemons.logs()
-            time.sleep(0.5)
-        yield f"spark://127.0.0.1:{port}", work_dir
-    finally:
-        daemons.stop_all()
+    yield from running_cluster(tmp_path_factory)
 
 
 def _forget_loads(markers: Path) -> None:
     """Drop the load markers MLflow's save_model left (it loads the model to check it)."""
     for marker in markers.iterdir():
         marker.unlink()
-
-
-def _submit_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "SPARK_HOME": str(SPARK_HOME),
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "SPARK_LOCAL_IP": "127.0.0.1",
-    }
-
-
-def _submit_command(master: str, *job_args: str) -> list[str]:
-    return [
-        str(SPARK_HOME / "bin" / "spark-submit"),
-        "--master",
-        master,
-        "--conf",
-        "spark.executor.memory=512m",
-        "--conf",
-        "spark.ui.enabled=false",
-        str(REPO_ROOT / "spark_job" / "main.py"),
-        *job_args,
-    ]
 
 
 def _inputs(root: Path) -> Path:

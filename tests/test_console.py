@@ -80,17 +80,14 @@ def _assert_task_failure_logged(log_file: Path) -> None:
     assert "Traceback" in text  # the Python worker's, in Spark's task failure
 
 
-def test_a_failing_job_shows_one_error_line_and_where_the_log_is(
-    job: dict[str, Path], tmp_path: Path
-) -> None:
+def test_a_failing_model_shows_one_error_line(job: dict[str, Path], tmp_path: Path) -> None:
+    """The model raising in a task: one line naming the instance (exit 2); Spark's task
+    failure, with the worker's traceback, only in the log file the JSON events name."""
     log_file = tmp_path / "logs" / "broken.log"
     proc = _cli(job, "broken", "--log-file", str(log_file))
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.returncode == 2, proc.stderr[-3000:]
     _assert_only_our_lines(proc.stdout + proc.stderr)
-    assert proc.stderr.splitlines() == [
-        f"error: job failed: {_failure(proc.stderr)}",
-        f"full log: {log_file}",
-    ]
+    assert proc.stderr.splitlines() == [f"error: {_model_failure(proc.stderr)}"]
     assert "unknown behaviour no-such-behaviour" in proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON objects only
     assert [e["state"] for e in events] == ["PENDING", "RUNNING", "FAILED"]
@@ -99,14 +96,16 @@ def test_a_failing_job_shows_one_error_line_and_where_the_log_is(
     assert "NativeCodeLoader" in log_file.read_text()  # the JVM's start-up lines too
 
 
-def _failure(stderr: str) -> str:
-    return stderr.splitlines()[0].removeprefix("error: job failed: ")
+def _model_failure(stderr: str) -> str:
+    line = stderr.splitlines()[0]
+    assert line.startswith("error: gcsSource: the model failed on "), line
+    return line.removeprefix("error: ")
 
 
 def test_spark_job_debug_shows_everything(job: dict[str, Path], tmp_path: Path) -> None:
     proc = _cli(job, "broken", "--log-file", str(tmp_path / "debug.log"), SPARK_JOB_DEBUG="1")
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    assert "error: job failed: " in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "error: gcsSource: the model failed on " in proc.stderr
     assert "Traceback" in proc.stderr and LOG4J_LINE.search(proc.stderr)
     assert "INFO spark_job." in proc.stderr  # the job's own log lines, in full
 
@@ -172,10 +171,10 @@ def test_spark_submit_failure_keeps_spark_logs_off_the_console(
         SPARK_LOCAL_IP="127.0.0.1",  # else a loopback hostname warns before the job starts
     )  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     console = proc.stdout + proc.stderr
     assert "Traceback" not in console and JAVA_FRAME not in console, console[-3000:]
     assert not re.search(r" (WARN|ERROR) ", console), console[-3000:]
     ours = [line for line in proc.stdout.splitlines() if not line.startswith("{")]
-    assert ours == [f"error: job failed: {_failure(ours[0])}", f"full log: {log_file}"], ours
+    assert ours == [f"error: {_model_failure(ours[0])}"], ours
     _assert_task_failure_logged(log_file)

@@ -133,7 +133,7 @@ def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     assert document["spark_application_id"].startswith("local-")
     assert document["destination"] == str(output)
     stages = document["stage_seconds"]
-    assert set(stages) == {"session", "prepare", "predict", "publish", "total"}
+    assert set(stages) == {"session", "prepare", "predict", "publish", "report", "total"}
     assert stages["predict"] >= 1.5  # the model sleeps 1.5 s per batch
     assert stages["total"] >= stages["session"] + stages["prepare"] + stages["predict"]
     assert document["rows_per_second"] == pytest.approx(ROWS / stages["predict"], abs=0.06)
@@ -146,7 +146,7 @@ def test_failed_run_reports_failed(tmp_path: Path) -> None:
     status = tmp_path / "status.json"
     proc = _start(_spec(tmp_path, model, tmp_path / "out"), "--status-path", str(status))
     stdout, stderr = _finish(proc, 300)
-    assert proc.returncode == 1, stderr[-3000:]
+    assert proc.returncode == 2, stderr[-3000:]  # the model raised on an instance
     assert _states(stdout) == ["PENDING", "RUNNING", "FAILED"]
     assert "unknown behaviour" in _events(stdout)[-1]["error"]
     document = json.loads(status.read_text())

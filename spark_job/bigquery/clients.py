@@ -12,6 +12,9 @@ from typing import Any
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import DefaultCredentialsError
+
+from spark_job.errors import no_credentials
 
 
 def default_project() -> str | None:
@@ -39,7 +42,10 @@ def bigquery_client(project: str | None) -> Any:
             credentials=AnonymousCredentials(),
             client_options=ClientOptions(api_endpoint=endpoint),
         )
-    return bigquery.Client(project=project)
+    try:
+        return bigquery.Client(project=project)
+    except DefaultCredentialsError as error:
+        raise no_credentials("BigQuery", error) from None
 
 
 def storage_read_emulator() -> str | None:
@@ -65,4 +71,7 @@ def bigquery_read_client(emulator_host: str | None = None) -> Any:
         )
         transport = BigQueryReadGrpcTransport(channel=channel)
         return bigquery_storage_v1.BigQueryReadClient(transport=transport)
-    return bigquery_storage_v1.BigQueryReadClient()
+    try:
+        return bigquery_storage_v1.BigQueryReadClient()
+    except DefaultCredentialsError as error:
+        raise no_credentials("BigQuery Storage", error) from None

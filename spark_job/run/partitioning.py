@@ -54,11 +54,13 @@ def planned_cores(master: str, conf: Mapping[str, str], default_parallelism: int
     return default
 
 
-def spread(frame: DataFrame, cores: int) -> DataFrame:
-    """``frame``, repartitioned to ``cores`` partitions if it has fewer, else unchanged."""
-    partitions = frame.rdd.getNumPartitions()
+def spread(frame: DataFrame, cores: int) -> tuple[DataFrame, int]:
+    """``frame``, repartitioned to ``cores`` partitions if it has fewer, else unchanged; and
+    its partition count. (Asking a repartitioned frame for its partitions would run the
+    shuffle under adaptive execution: the input read once more.)"""
+    partitions = frame.rdd.getNumPartitions()  # planning only: no shuffle in ``frame`` yet
     if partitions >= cores:
         log.info("input has %d partitions for %d cores: no repartitioning", partitions, cores)
-        return frame
+        return frame, partitions
     log.info("input has %d partitions for %d cores: repartitioning to %d", partitions, cores, cores)
-    return frame.repartition(cores)
+    return frame.repartition(cores), cores

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
+from spark_job.report.document import RunFacts
+from spark_job.report.job_report import ReportOutcome, ReportPlan
 from spark_job.run.input_guard import refuse_output_over_input
 from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.run.partitioning import cluster_cores, spread
 from spark_job.run.progress import ProgressReporter
+from spark_job.run.resume import resume_key, with_partitions
 from spark_job.run.status import RunMeter
-from spark_job.run.task_failures import user_error_from_task
+from spark_job.run.task_failures import unreadable_input, user_error_from_task
 from spark_job.scoring.arrow_input import arrow_convertible
 from spark_job.scoring.arrow_scorer import ArrowScorer
 from spark_job.scoring.batching import BatchSize
@@ -33,6 +38,8 @@ from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
 from spark_job.spec import ErrorMode, JobSpec, ModelResult
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class JobResult:
@@ -45,14 +52,26 @@ class JobResult:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     skip_reason: str = ""
+    partitions_reused: int = 0  # staged by an earlier attempt of the run (same run id)
+    partitions_total: int = 0
+    resume_note: str = ""  # "resumed K of N partitions[: why none]"; '' on a first attempt
+    report: str = ""  # the job report's HTML ('' when none was written; see report_note)
+    report_json: str = ""
+    drift: list[dict[str, Any]] = field(default_factory=list)  # the columns flagged
+    failed_on_drift: bool = False  # report.failOnDrift and a column flagged: exit 3
+    report_note: str = ""  # why the report is missing, when it should have been written
 
     def summary(self) -> str:
         if self.status == "SKIPPED":
             return f"skipped: {self.skip_reason}"
+        resumed = f"; {self.resume_note}" if self.resume_note else ""
+        report = f"; report: {self.report}" if self.report else self.report_note
+        drifted = ", ".join(f"{d['column']} (PSI {d['psi']:.3f})" for d in self.drift)
+        drift = f"; drift: {drifted}" if drifted else ""
         return (
             f"instances: {self.rows_predicted} succeeded, {self.rows_failed} failed;"
             f" rows written: {self.rows_written}, seconds: {self.seconds:.1f}"
-            f" -> {self.destination}"
+            f" -> {self.destination}{resumed}{report}{drift}"
         )
 
 
@@ -117,6 +136,22 @@ def fit_to_signature(
     )  # fmt: skip
 
 
+def _finish_report(
+    plan: ReportPlan, predictions: Predictions, facts: RunFacts, meter: RunMeter
+) -> tuple[ReportOutcome | None, str]:
+    """The report written once the results are published; a failure to write it does not
+    undo them: it is logged and said in the summary."""
+    meter.begin("report")
+    try:
+        stats = predictions.report.value if predictions.report is not None else None
+        return plan.finish(stats, facts), ""
+    except Exception as error:
+        log.warning("the job report could not be written: %s", error, exc_info=True)
+        return None, f"; report: not written ({type(error).__name__}: {error})"
+    finally:
+        meter.end()
+
+
 def _stop_tasks(spark: SparkSession, warmup: WorkerWarmup | None, source: SourceReader) -> None:
     """Cancel background jobs, wait for running tasks: none may write into staging after."""
     if warmup is not None:
@@ -163,6 +198,7 @@ def run_job(
         return JobResult(
             status="SKIPPED", destination=sink.destination, skip_reason=decision.reason
         )
+    report_plan = ReportPlan.for_spec(spec, source.input_places())  # its reference read
     model_dir = plan.model_dir
     rows_predicted = spark.sparkContext.accumulator(0)
     # RECORD_AND_CONTINUE: the sink says where failed instances are written whole
@@ -180,13 +216,28 @@ def run_job(
             shipped = ship_model(spark, model_dir)
             # Executors load the model while the driver plans the input.
             warmup = WorkerWarmup(spark, shipped.name, cores).start()
+            key = resume_key(spec, model_dir)  # the input as it is before it is read
             frame = source.read(spark, errors, count_rows=progress_interval > 0)
-            frame = spread(fit_to_signature(spark, frame, spec, plan, source), cores)
+            frame = fit_to_signature(spark, frame, spec, plan, source)
             batch_size = BatchSize(spark, frame.schema)  # the model's input: see batching.py
+            # The scoring tasks read the input themselves where the source can (no JVM rows)
+            task_input = source.task_input(frame, batch_size.rows)
+            if task_input is None:
+                frame, tasks = spread(frame, cores)
+            else:
+                tasks = task_input.tasks
+            key = with_partitions(key, tasks)
             predictions = predictions_of(
                 frame, spec, shipped.name, rows_predicted, errors, source.input_files, plan.result,
                 plan.params,
             )  # fmt: skip
+            if task_input is not None:
+                predictions = predictions.read_in_tasks(task_input.frame(spark), task_input.read)
+            if report_plan is not None:  # gathered by the tasks as they score
+                collector = report_plan.collector(
+                    spark, predictions.columns.features, predictions.columns.result_columns
+                )
+                predictions = replace(predictions, report=collector)
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(
@@ -194,16 +245,17 @@ def run_job(
                 failed=lambda: errors.failed,
             )  # fmt: skip
             with reporter:
-                staged = sink.stage(predictions)
+                staged = sink.stage(predictions, key)
         checkpoint()  # stopped by SIGTERM: abort instead of publishing
         meter.begin("publish")
         report = errors.check(rows_predicted.value)  # raises when too many instances failed
         written = sink.publish(staged, report)
         meter.end()
-    except PySparkException as error:
+    except (PySparkException, Py4JJavaError) as error:
         _stop_tasks(spark, warmup, source)
         sink.abort()
-        raise user_error_from_task(error) or error from None
+        found = user_error_from_task(error) or unreadable_input(error, spec.source_field)
+        raise found or error from None
     except BaseException:
         _stop_tasks(spark, warmup, source)
         sink.abort()
@@ -214,15 +266,34 @@ def run_job(
         if batch_size is not None:
             batch_size.restore()
         source.close()
-    predicted = rows_predicted.value
+    resumed = staged.resumed
+    predicted = rows_predicted.value + resumed.rows  # rows of reused parts were predicted
     failed = errors.failed
+    rows_written = predicted if written is None else written
+    outcome, report_note = None, ""
+    if report_plan is not None:
+        rows = {"read": predicted + failed, "predicted": predicted, "failed": failed,
+                "written": rows_written}  # fmt: skip
+        failures = {kind: int(s["count"]) for kind, s in errors.stats.items()}
+        stages = {**meter.stage_seconds, "total": meter.total_seconds()}
+        facts = RunFacts(job_name, run_id, sink.destination, spec.model.uri, rows, stages,
+                         failures)  # fmt: skip
+        outcome, report_note = _finish_report(report_plan, predictions, facts, meter)
     return JobResult(
         status="COMPLETED",
         destination=sink.destination,
         rows_read=predicted + failed,
         rows_predicted=predicted,
         rows_failed=failed,
-        rows_written=predicted if written is None else written,
+        rows_written=rows_written,
         seconds=time.monotonic() - started,
         stage_seconds=dict(meter.stage_seconds),
+        partitions_reused=resumed.reused,
+        partitions_total=resumed.total,
+        resume_note=resumed.note,
+        report=outcome.html_uri if outcome else "",
+        report_json=outcome.json_uri if outcome else "",
+        drift=outcome.flagged if outcome else [],
+        failed_on_drift=outcome.failed_on_drift if outcome else False,
+        report_note=report_note,
     )

@@ -98,6 +98,7 @@ def status_document(
         "stage_seconds": stages,
         "rows_per_second": None,
         "destination": None,
+        "partitions_reused": 0,
         "started_at": _iso(meter.started_at),
         "finished_at": _iso(time.time()),
     }
@@ -110,7 +111,14 @@ def status_document(
             rows_written=result.rows_written,
             destination=result.destination,
             outcome=result.status,
+            partitions_reused=result.partitions_reused,
         )
+        if result.resume_note:
+            document["resume"] = result.resume_note
+        # the job report (docs/report.md): its files, and the columns that drifted
+        document["report"] = result.report_json or None
+        document["report_html"] = result.report or None
+        document["drift_flagged"] = [d["column"] for d in result.drift]
     # the same counts, as instances: those the model predicted, those left out (row errors)
     document["instances_succeeded"] = document["rows_predicted"]
     document["instances_failed"] = document["rows_failed"]

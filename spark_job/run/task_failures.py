@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 
 from spark_job.errors import UserError
+from spark_job.scoring.model import ModelLoadError
 from spark_job.scoring.results import ModelOutputError
-from spark_job.scoring.row_errors import BadInputError
+from spark_job.scoring.row_errors import BadInputError, InstanceFailedError
 
 #: Exceptions raised in tasks for something the user must fix: the model's output does not fit
-#: ``model.result``; an input instance is unusable under FAIL_FAST.
-USER_ERROR_TYPES = (ModelOutputError, BadInputError)
+#: ``model.result``; an input instance is unusable, or the model raises on one, under
+#: FAIL_FAST; the model cannot be loaded.
+USER_ERROR_TYPES = (ModelOutputError, BadInputError, InstanceFailedError, ModelLoadError)
 
 _EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*): (.+)$", re.MULTILINE)
 
@@ -32,6 +34,22 @@ _USER_ERRORS = {_qualified(kind) for kind in USER_ERROR_TYPES}
 def raised_in_task(error: BaseException) -> list[tuple[str, str]]:
     """(type, message) of each Python exception line in a task failure's traceback text."""
     return [(m.group(1), m.group(2).strip()) for m in _EXCEPTION_LINE.finditer(str(error))]
+
+
+#: Spark's error class for a file its reader cannot read (a corrupt or truncated file).
+_UNREADABLE_FILE = re.compile(
+    r"\[FAILED_READ_FILE[.\w]*\] Encountered error while reading file (\S+)\.\s+([^\n]*)"
+)
+
+
+def unreadable_input(error: BaseException, field: str) -> UserError | None:
+    """A UserError naming the file when Spark's reader failed on a corrupt input file (on the
+    driver, reading a footer, or in a task), else None. ``field``: the source's spec field."""
+    match = _UNREADABLE_FILE.search(str(error))
+    if match is None:
+        return None
+    path = re.sub(r"^file:(//)?", "", match.group(1))
+    return UserError(f"{field}: {path} cannot be read: {match.group(2).strip()}")
 
 
 def user_error_from_task(error: BaseException) -> UserError | None:

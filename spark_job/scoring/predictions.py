@@ -15,7 +15,7 @@ Either way the rows, the failed-row policy and the counters are the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import StructField, StructType
 
+from spark_job.report.collector import ReportCollector
 from spark_job.scoring.arrow_scorer import ArrowScorer
 
 
@@ -74,16 +75,29 @@ class Layout:
             yield pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+#: A task's own read of its input: its partition numbers in, the input's batches out.
+TaskRead = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+
+
 @dataclass(frozen=True)
 class TaskTransform:
     """What a task applies to its input batches: score, then lay out. Picklable (it holds no
-    DataFrame), so it can be shipped to executors on its own."""
+    DataFrame), so it can be shipped to executors on its own. With ``report``, the features
+    going in and the results coming out are counted for the job report on the way."""
 
     scorer: ArrowScorer
     layout: Layout | None = None
+    report: ReportCollector | None = None
+    #: the task's own read of its input (see :meth:`Predictions.read_in_tasks`)
+    read: TaskRead | None = None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scored = self.scorer(batches)
+        if self.read is not None:
+            batches = self.read(batches)
+        if self.report is not None:
+            scored = self.report.observe(batches, self.scorer)
+        else:
+            scored = self.scorer(batches)
         return self.layout(scored) if self.layout is not None else scored
 
 
@@ -96,10 +110,27 @@ class Predictions:
     schema: StructType
     columns: OutputColumns
     layout: Layout | None = field(default=None)
+    #: the job report's statistics, gathered as the tasks score (None: no report)
+    report: ReportCollector | None = field(default=None)
+    #: Set by :meth:`read_in_tasks`: each task reads its input itself, ``source`` is then only
+    #: the tasks' frame and ``input`` the input frame that ``read`` produces.
+    read: TaskRead | None = field(default=None)
+    input: DataFrame | None = field(default=None)
 
     @property
     def transform(self) -> TaskTransform:
-        return TaskTransform(self.scorer, self.layout)
+        return TaskTransform(self.scorer, self.layout, self.report, self.read)
+
+    @property
+    def input_schema(self) -> StructType:
+        """The schema of the input rows the model is given (passthrough, features, origin)."""
+        return (self.input if self.input is not None else self.source).schema
+
+    def read_in_tasks(self, tasks: DataFrame, read: TaskRead) -> Predictions:
+        """The same predictions, each task reading its share of the input itself: ``tasks``
+        has one row per partition (the partition's number), which ``read`` turns into the
+        input's batches inside the task (see ``SourceReader.task_read``)."""
+        return replace(self, source=tasks, read=read, input=self.source)
 
     def frame(self) -> DataFrame:
         """The predictions as a DataFrame (the model scoring inside ``mapInArrow``)."""

@@ -61,7 +61,10 @@ class BadInputError(ValueError):
 
 
 class InstanceFailedError(RuntimeError):
-    """FAIL_FAST: the model raised on an instance; raised inside a Spark task (exit 1)."""
+    """FAIL_FAST: the model raised on an instance; raised inside a Spark task.
+
+    A user error (exit 2): the model or the instance must be fixed, and the message names the
+    instance (its file and line when the source gives them)."""
 
 
 def short(message: str) -> str:

@@ -30,7 +30,7 @@ from spark_job.scoring.model_store import resolve_model
 from spark_job.scoring.result_types import resolve_result
 from spark_job.scoring.signature_checks import compare, null_candidates, type_name
 from spark_job.spec import ModelResult, ModelSpec, ResultType
-from spark_job.spec.fields import did_you_mean
+from spark_job.spec.fields import did_you_mean, error_line
 from spark_job.spec.secrets import shown
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ def read_signature(model_dir: Path, uri: str) -> Any:
     try:
         return Model.load(str(Path(model_dir) / "MLmodel")).signature
     except Exception as error:  # a malformed MLmodel: the user's model
-        raise UserError(f"model.uri: cannot read the MLmodel of {uri}: {error}") from None
+        raise UserError(
+            f"model.uri: cannot read the MLmodel of {uri}: {error_line(error)}"
+        ) from None
 
 
 def _param_type(spec: Any) -> str:

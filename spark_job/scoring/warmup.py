@@ -62,15 +62,26 @@ class WorkerWarmup:
     def __init__(self, spark: SparkSession, shipped_name: str, slots: int) -> None:
         self._context = spark.sparkContext
         self._group = f"spark_job-warmup-{uuid.uuid4().hex[:8]}"
-        slots = max(1, slots)
-        # Built here, in the caller's thread, so the function carries the caller's environment.
-        self._frame = spark.range(0, slots, 1, slots).mapInPandas(_loader(shipped_name), "id long")
+        self._spark = spark
+        self._slots = max(1, slots)
+        self._loader = _loader(shipped_name)
+        # The task's environment (the daemon's modules) as the caller's is now.
+        self._environment = dict(spark.sparkContext.environment)
+        self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self._group, daemon=True)
 
     def _run(self) -> None:
         self._context.setJobGroup(self._group, "spark_job: warming Python workers")
         try:
-            self._frame.collect()
+            # Planned here, off the driver's path (the first query of a fresh JVM takes a
+            # second to plan), as the job's own tasks are: the same kind of Python function
+            # (an RDD's would get a daemon and workers of its own). It takes the session's
+            # environment when it is planned: the caller's (worker_environment), unless the
+            # job has already ended.
+            if self._stopped.is_set() or dict(self._context.environment) != self._environment:
+                return
+            frame = self._spark.range(0, self._slots, 1, self._slots)
+            frame.mapInArrow(self._loader, "id long").collect()
         except Exception as error:  # the job's own tasks will meet and report it
             log.debug("worker warm-up ended early: %s", error)
 
@@ -85,6 +96,7 @@ class WorkerWarmup:
 
     def stop(self) -> None:
         """Cancel the warm-up if it still runs and wait for its thread."""
+        self._stopped.set()
         if self._thread.is_alive():
             self._context.cancelJobGroup(self._group)
         self._thread.join(timeout=30)

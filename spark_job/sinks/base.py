@@ -4,9 +4,15 @@ The runner alone drives it, in this order::
 
     prepare(spark)           driver, before anything is read: Proceed, or Skip(reason)
     records_target()         driver, RECORD_AND_CONTINUE only: where failed instances go
-    stage(predictions)       executors write under a staging location of this run only
+    stage(predictions, key)  executors write under a staging location of this run only
     publish(staged, report)  driver, once the row errors are judged: all or nothing
     abort()                  driver, on any failure (and safe to call more than once)
+
+Resuming: the staging location is named from the run id, and ``abort`` runs only when the
+driver is alive to run it. A driver killed outright (SIGKILL, out of memory, a lost node)
+leaves it as it was, and a driver restarted with the same run id reuses the parts already
+staged for the same ``key`` (:mod:`spark_job.sinks.markers`). A failure the driver sees, or a
+SIGTERM, aborts: the staging is removed.
 
 The SaveMode is decided here, once, for every sink, through two hooks a sink implements:
 :meth:`Sink.output_exists` and, for a sink that must look something up first (a service, the
@@ -25,6 +31,7 @@ from spark_job.errors import UserError
 from spark_job.scoring.error_records import RecordsTarget
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
+from spark_job.sinks.markers import Resumed, ResumeKey
 from spark_job.sinks.stager import StagedFile
 from spark_job.spec import SaveMode
 from spark_job.storage.locations import Place
@@ -45,11 +52,13 @@ class Skip:
 @dataclass(frozen=True)
 class Staged:
     """What ``stage`` leaves for ``publish``: the staged files (or whatever the sink staged
-    instead, in ``held``), and the rows staged when the sink counted them."""
+    instead, in ``held``), the rows staged when the sink counted them, and what was reused
+    of an earlier attempt of the run (``resumed``; its rows are part of ``rows``)."""
 
     files: list[StagedFile] = field(default_factory=list)
     rows: int | None = None
     held: Any = None
+    resumed: Resumed = field(default_factory=Resumed)
 
 
 class Sink(ABC):
@@ -114,8 +123,10 @@ class Sink(ABC):
         return None
 
     @abstractmethod
-    def stage(self, predictions: Predictions) -> Staged:
-        """Score and write the predictions under this run's staging location (executors)."""
+    def stage(self, predictions: Predictions, key: ResumeKey | None = None) -> Staged:
+        """Score and write the predictions under this run's staging location (executors),
+        reusing the parts an earlier attempt of the run staged for the same ``key`` (None:
+        nothing reused, nothing marked for a rerun)."""
 
     def publish(self, staged: Staged, report: ErrorReport | None) -> int | None:
         """Make the staged results the output, atomically; the rows published (None: not

@@ -51,7 +51,14 @@ from spark_job.scoring.error_records import RecordsTarget
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
 from spark_job.sinks.base import Sink, Skip, Staged
-from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_partitions
+from spark_job.sinks.markers import ResumeKey
+from spark_job.sinks.stager import (
+    StagedFile,
+    StageTarget,
+    not_resumable,
+    stage_empty,
+    stage_resumable,
+)
 from spark_job.spec import BigQuerySink, SaveMode
 from spark_job.spec.job_name import validate_job_name
 from spark_job.storage import gcs
@@ -156,14 +163,14 @@ class BigQueryTableSink(Sink):
 
     def _check_bucket(self) -> None:
         """The staging bucket exists and takes writes: a probe object under the staging prefix,
-        deleted at once with whatever a killed attempt of this run left there. (Not a bucket
-        lookup: writing needs storage.objects.create, a lookup storage.buckets.get, which many
-        writers lack.)"""
+        deleted at once (what a killed attempt of this run staged stays, to be reused). (Not a
+        bucket lookup: writing needs storage.objects.create, a lookup storage.buckets.get,
+        which many writers lack.)"""
         storage = gcs.client(self.emulator)
         probe = self.staging.child("_probe")
         try:
             gcs.write_bytes(storage, probe, b"")
-            gcs.delete_prefix(storage, self.staging)
+            gcs.delete(storage, probe)
         except exceptions.NotFound:
             raise UserError(f"{FIELD}.staging_bucket: bucket '{self.bucket}' not found.") from None
         except exceptions.Forbidden as error:
@@ -233,11 +240,14 @@ class BigQueryTableSink(Sink):
         return append_fields(self.existing.schema, schema, options.allow_field_relaxation)
 
     # --------------------------------------------------------------- connector
-    def _stage_for_connector(self, predictions: Predictions) -> Staged:
+    def _stage_for_connector(self, predictions: Predictions, key: ResumeKey | None) -> Staged:
         """The connector publishes as it writes: every row is scored and counted first (kept
-        in memory or on disk), so row errors are judged before it is handed anything."""
+        in memory or on disk), so row errors are judged before it is handed anything. Nothing
+        of an earlier attempt can be reused: the scored rows lived in its executors."""
+        why = "the connector engine keeps the scored rows in the executors, not in staging"
+        resumed = not_resumable(self.staging.uri, self.emulator, key, why)
         frame = self._persisted = predictions.frame().persist(StorageLevel.MEMORY_AND_DISK)
-        return Staged(rows=frame.count(), held=frame)
+        return Staged(rows=frame.count(), held=frame, resumed=resumed)
 
     def _write_with_connector(self, staged: Staged) -> int | None:
         options = {k: v for k, v in connector_options(self.options).items() if k != BUCKET_OPTION}
@@ -298,22 +308,22 @@ class BigQueryTableSink(Sink):
             raise
 
     # ------------------------------------------------------------------ protocol
-    def stage(self, predictions: Predictions) -> Staged:
+    def stage(self, predictions: Predictions, key: ResumeKey | None = None) -> Staged:
         check_columns(self.options, predictions.columns.all, f"{FIELD}.options")
         if self.errors is not None:
-            self._records_schema = records_schema(predictions.source.schema)
+            self._records_schema = records_schema(predictions.input_schema)
         if self.engine == CONNECTOR:
-            return self._stage_for_connector(predictions)
+            return self._stage_for_connector(predictions, key)
         check_stageable(predictions.schema, self.format, FIELD)
         load_schema = self._load_schema(bigquery_schema(predictions.schema))
         if self._appending():  # the staged files hold exactly the table's columns
             predictions = predictions.laid_out(aligned_columns(predictions.schema, load_schema))
         target = StageTarget(self.staging.uri, staging_encoding(self.format), self.emulator)
-        files = stage_partitions(predictions, target)
+        files, resumed = stage_resumable(predictions, target, key)
         rows = sum(f.rows for f in files)
         if not files:  # one load job all the same: an OVERWRITE still empties the table
             files = [stage_empty(target, predictions.schema, f"part-empty.{self.format}")]
-        return Staged(files, rows, held=load_schema)
+        return Staged(files, rows, held=load_schema, resumed=resumed)
 
     def commit(self, staged: Staged, report: ErrorReport | None) -> int | None:
         if report is not None and report.failed:

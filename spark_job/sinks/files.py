@@ -23,7 +23,8 @@ from spark_job.scoring.error_records import RecordsTarget, publication
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import Sink, Staged
-from spark_job.sinks.stager import StageTarget, stage_empty, stage_partitions
+from spark_job.sinks.markers import RESUME_FOLDER, Resumed, ResumeKey, StagingFolder
+from spark_job.sinks.stager import StageTarget, stage_empty, stage_resumable
 from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage.input_files import local_path
 from spark_job.storage.locations import Place, output_location
@@ -91,22 +92,26 @@ class LocalFileSink(Sink):
         return RecordsTarget(str(self.records_dir))
 
     # ------------------------------------------------------------------ stage
-    def stage(self, predictions: Predictions) -> Staged:
+    def stage(self, predictions: Predictions, key: ResumeKey | None = None) -> Staged:
         predictions = written_columns(predictions, self.spec)
         fmt = self.spec.format
+        earlier = output_exists(self.staging)  # left by a killed attempt of this run
         self.staging.mkdir(parents=True, exist_ok=True)
         if fmt is FileFormat.AVRO or _pyarrow_parquet(fmt, self.options):
             target = StageTarget(str(self.staging), Encoding.for_file_format(fmt, self.options))
-            files = stage_partitions(predictions, target)
-            kept = {f.name for f in files}
+            files, resumed = stage_resumable(predictions, target, key)
+            kept = {f.name for f in files} | {RESUME_FOLDER}
             for leftover in self.staging.iterdir():  # files of failed task attempts
                 if leftover.name not in kept:
                     leftover.unlink()
             if not files:
                 stage_empty(target, predictions.schema, f"part-00000.{target.extension}")
-            return Staged(files, sum(f.rows for f in files))
-        self._write_with_spark(predictions)
-        return Staged()
+            return Staged(files, sum(f.rows for f in files), resumed=resumed)
+        self._write_with_spark(predictions)  # replaces whatever the folder held
+        if not earlier:
+            return Staged()
+        why = f"{self.field}.format {fmt.value} is written by Spark's writer, all or nothing"
+        return Staged(resumed=Resumed(note=f"nothing resumed: {why}"))
 
     def _write_with_spark(self, predictions: Predictions) -> None:
         """Spark's writer into the staging directory, then Spark's markers out and JSON
@@ -131,6 +136,7 @@ class LocalFileSink(Sink):
 
     # ------------------------------------------------------------------ publish
     def commit(self, staged: Staged, report: ErrorReport | None) -> int | None:
+        StagingFolder(str(self.staging)).drop()  # the markers are not results
         if report is not None:
             (self.staging / errors_shard_name()).write_bytes(report.to_json_lines())
             for side_file, name in publication(list(report.record_files)):

@@ -10,12 +10,15 @@ failed).
 
 GCS has no atomic rename: publishing copies each object (server-side) to its final name. Under
 OVERWRITE the new objects are copied first and the old ones deleted after, so readers never see
-an empty output.
+an empty output. One run publishes into a folder at a time (a lock object beside it), so two
+jobs never mix; a publish that fails part way removes the objects it added.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from google.api_core import exceptions
@@ -28,7 +31,8 @@ from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport, errors_shard_name
 from spark_job.sinks.base import Sink, Skip, Staged
 from spark_job.sinks.files import RESULTS_PREFIX, shard_name, written_columns
-from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_partitions
+from spark_job.sinks.markers import ResumeKey
+from spark_job.sinks.stager import StagedFile, StageTarget, stage_empty, stage_resumable
 from spark_job.spec import FileFormat, GcsSink, SaveMode
 from spark_job.storage import gcs
 from spark_job.storage.locations import Location, Place
@@ -61,6 +65,8 @@ class GcsFileSink(Sink):
         parent, _, leaf = folder.rpartition("/")
         staging = f"{parent}/.{leaf}.staging-{run_id}" if parent else f".{leaf}.staging-{run_id}"
         self.staging = gcs.GcsPath(path.bucket, staging)
+        #: Held while a run publishes into the folder (see :meth:`_publishing`).
+        self.lock = gcs.GcsPath(path.bucket, staging.rsplit(".staging-", 1)[0] + ".publishing")
         self.emulator = gcs.emulator_host()
         self.options = spec.typed_options.writer_options
 
@@ -93,15 +99,15 @@ class GcsFileSink(Sink):
         return RecordsTarget(self.staging.child(RECORDS_FOLDER).uri, self.emulator)
 
     # ------------------------------------------------------------------ stage
-    def stage(self, predictions: Predictions) -> Staged:
+    def stage(self, predictions: Predictions, key: ResumeKey | None = None) -> Staged:
         predictions = written_columns(predictions, self.spec)
         encoding = Encoding.for_file_format(self.spec.format, self.options)
         target = StageTarget(self.staging.uri, encoding, self.emulator)
-        files = stage_partitions(predictions, target)
+        files, resumed = stage_resumable(predictions, target, key)
         rows = sum(f.rows for f in files)
         if not files:  # no rows at all: one empty file, so the output exists
             files = [stage_empty(target, predictions.schema, f"empty.{target.extension}")]
-        return Staged(files, rows)
+        return Staged(files, rows, resumed=resumed)
 
     # ------------------------------------------------------------------ publish
     def _final_names(self, files: list[StagedFile]) -> list[tuple[str, str]]:
@@ -130,19 +136,65 @@ class GcsFileSink(Sink):
             moves.append((errors_shard_name(), errors_shard_name()))
             for side_file, name in publication(list(report.record_files)):
                 moves.append((f"{RECORDS_FOLDER}/{side_file}", name))
+        with self._publishing(storage):
+            self._copy(storage, moves)
+        self.abort()
+        return staged.rows
+
+    @contextlib.contextmanager
+    def _publishing(self, storage: Any) -> Iterator[None]:
+        """One run publishes into the folder at a time, so two jobs writing the same output
+        never mix: a lock object beside it, created only if absent (a generation-0
+        precondition); the output is looked at again once it is held. A rerun of the run
+        that holds it (its driver killed while publishing) takes it over."""
+        blob = storage.bucket(self.lock.bucket).blob(self.lock.name)
+        try:
+            blob.upload_from_string(self.run_id.encode(), if_generation_match=0)
+        except exceptions.PreconditionFailed:
+            holder = gcs.read_bytes(storage, self.lock).decode(errors="replace")
+            if holder != self.run_id:
+                raise RuntimeError(
+                    f"{self.field}.uri: run '{holder}' is publishing into {self.destination}"
+                    f" (lock {self.lock.uri}); if no such run is alive, delete the lock."
+                ) from None
+        try:
+            if self.save_mode not in (SaveMode.OVERWRITE, SaveMode.APPEND) and (
+                self.output_exists()
+            ):
+                raise UserError(
+                    f"{self.field}.uri: {self.describe()} appeared while the job ran and"
+                    f" save_mode is {self.save_mode.value}; nothing was written."
+                )
+            yield
+        finally:
+            gcs.delete(storage, self.lock)
+
+    def _copy(self, storage: Any, moves: list[tuple[str, str]]) -> None:
         existing = {p.name for p in gcs.list_prefix(storage, self.output)}
         published: set[str] = set()
-        for staged_name, final in moves:
-            target = self.output.child(final)
-            if self.save_mode is SaveMode.APPEND and target.name in existing:
-                target = self.output.child(f"{self.run_id}-{final}")
-            gcs.copy(storage, self.staging.child(staged_name), target)
-            published.add(target.name)
+        try:
+            for staged_name, final in moves:
+                target = self.output.child(final)
+                if self.save_mode is SaveMode.APPEND and target.name in existing:
+                    target = self.output.child(f"{self.run_id}-{final}")
+                published.add(target.name)
+                gcs.copy(storage, self.staging.child(staged_name), target)
+        except BaseException:
+            self._unpublish(storage, published - existing)
+            raise
         if self.save_mode is SaveMode.OVERWRITE:
             for name in sorted(existing - published):
                 gcs.delete(storage, gcs.GcsPath(self.output.bucket, name))
-        self.abort()
-        return staged.rows
+
+    def _unpublish(self, storage: Any, names: set[str]) -> None:
+        """A publish that failed part way: the objects it added go, so the output is as it
+        was (under OVERWRITE, an object of the old output copied over by name stays replaced).
+        """
+        for name in sorted(names):
+            try:
+                gcs.delete(storage, gcs.GcsPath(self.output.bucket, name))
+            except exceptions.GoogleAPICallError as error:
+                log.warning("could not remove %s of a failed publish: %s", name, error)
 
     def abort(self) -> None:
         try:

@@ -7,6 +7,10 @@ then moves it (local) or uploads it (gs://, with google-cloud-storage: no gcs-co
 needed) as ``part-<partition>-<attempt>-<id>.<ext>`` and reports the name; the driver collects
 those names, so only files of successful task attempts are published. Empty partitions write
 nothing.
+
+:func:`stage_resumable` also commits each part with a marker under the staging location, and
+skips the partitions an earlier attempt of the same run already staged (see
+:mod:`spark_job.sinks.markers`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pyspark.sql.types import StructType
 
 from spark_job.formats.file_encoders import Encoding
 from spark_job.scoring.predictions import Predictions
+from spark_job.sinks.markers import Resumed, ResumeKey, StagingFolder, marker_name, open_attempt
 from spark_job.storage import gcs
 
 STAGED_SCHEMA = "name string, rows long, part int"
@@ -71,10 +76,18 @@ def _first_and_rest(
     return None, iter(())
 
 
-def stage_partitions(predictions: Predictions, target: StageTarget) -> list[StagedFile]:
+def stage_partitions(
+    predictions: Predictions,
+    target: StageTarget,
+    skip: frozenset[int] = frozenset(),
+    mark: bool = False,
+) -> list[StagedFile]:
     """Score and write every non-empty partition to ``target``; the staged files in
-    partition order."""
+    partition order. Partitions in ``skip`` are neither read nor scored (their tasks end at
+    once); with ``mark``, each staged part is committed with a marker (see
+    :mod:`spark_job.sinks.markers`)."""
     transform = predictions.transform
+    folder = StagingFolder(target.location, target.emulator) if mark else None
 
     def stage(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
@@ -82,6 +95,8 @@ def stage_partitions(predictions: Predictions, target: StageTarget) -> list[Stag
         context = TaskContext.get()
         part = context.partitionId() if context else 0
         attempt = context.attemptNumber() if context else 0
+        if part in skip:
+            return
         first, rows_iter = _first_and_rest(transform(batches))
         if first is None:
             return
@@ -90,6 +105,8 @@ def stage_partitions(predictions: Predictions, target: StageTarget) -> list[Stag
             local = os.path.join(directory, name)
             rows = target.encoding.write(rows_iter, first.schema, local)
             target.put(local, name)
+        if folder is not None:  # the part is wholly staged: commit it
+            folder.write(marker_name(part), {"name": name, "rows": rows, "part": part})
         yield pa.RecordBatch.from_pydict(
             {"name": [name], "rows": [rows], "part": [part]}, schema=_STAGED_ARROW
         )
@@ -97,6 +114,34 @@ def stage_partitions(predictions: Predictions, target: StageTarget) -> list[Stag
     staged = predictions.source.mapInArrow(stage, STAGED_SCHEMA).collect()
     files = [StagedFile(row.name, int(row.rows), int(row.part)) for row in staged]
     return sorted(files, key=lambda f: (f.part, f.name))
+
+
+def stage_resumable(
+    predictions: Predictions, target: StageTarget, key: ResumeKey | None
+) -> tuple[list[StagedFile], Resumed]:
+    """:func:`stage_partitions`, reusing what an earlier attempt of this run staged for the
+    same ``key`` and committing each new part with a marker; ``key`` None or refused: nothing
+    reused, nothing marked."""
+    if key is None:
+        return stage_partitions(predictions, target), Resumed()
+    folder = StagingFolder(target.location, target.emulator)
+    earlier, note = open_attempt(folder, key)
+    reused = [StagedFile(str(m["name"]), int(m["rows"]), part) for part, m in earlier.items()]
+    mark = not key.refusal
+    files = stage_partitions(predictions, target, frozenset(earlier), mark)
+    files = sorted([*reused, *files], key=lambda f: (f.part, f.name))
+    rows = sum(f.rows for f in reused)
+    return files, Resumed(len(reused), key.partitions, rows, note)
+
+
+def not_resumable(target: str, emulator: str | None, key: ResumeKey | None, why: str) -> Resumed:
+    """For a sink path that stages without the stager (Spark's writers, the connector): reuse
+    nothing, and say ``why`` when an earlier attempt of this run staged something."""
+    if key is None:
+        return Resumed()
+    refused = ResumeKey(partitions=key.partitions, refusal=key.refusal or why)
+    _, note = open_attempt(StagingFolder(target, emulator), refused)
+    return Resumed(0, key.partitions, 0, note)
 
 
 def stage_empty(target: StageTarget, schema: StructType, name: str) -> StagedFile:

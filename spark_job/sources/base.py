@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import RowErrors
 from spark_job.storage.locations import Place
+
+#: A task's own read of its input: its partition number in (a one-column batch), the batches
+#: of the input frame's columns out.
+TaskRead = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """An input the scoring tasks read themselves: ``tasks`` tasks, each given its partition
+    number, which ``read`` (picklable) turns into its share of the input's batches."""
+
+    tasks: int
+    read: TaskRead
+
+    def frame(self, spark: SparkSession) -> DataFrame:
+        """What the tasks map: ``tasks`` partitions of one row each, the partition number
+        (planned in the JVM with no input to list or decode)."""
+        return spark.range(0, self.tasks, 1, self.tasks)
 
 
 class SourceReader(ABC):
@@ -43,6 +64,12 @@ class SourceReader(ABC):
         sources; others ignore it; None: FAIL_FAST); ``count_rows`` says progress will ask
         :meth:`expected_rows` (sources whose count costs a Spark job run it only then).
         """
+
+    def task_input(self, frame: DataFrame, batch_rows: int) -> TaskInput | None:
+        """Driver, after ``read``: when the scoring tasks can read ``frame``'s rows themselves
+        (``frame`` is what ``read`` returned, nothing cast for the model), how, in batches of
+        about ``batch_rows`` rows; None: Spark reads them."""
+        return None
 
     def input_places(self) -> list[Place]:
         """Driver, before Spark starts: what the spec names as the input (nothing looked up),

@@ -35,7 +35,7 @@ from spark_job.bigquery.views import (
     materialization_table,
     materialize_view,
 )
-from spark_job.errors import UserError
+from spark_job.errors import UserError, unreachable_service
 from spark_job.scoring.row_errors import RowErrors
 from spark_job.sources.base import SourceReader, select_columns
 from spark_job.spec import BigQuerySource
@@ -187,6 +187,11 @@ class BigQueryTableSource(SourceReader):
         )
 
     # ---------------------------------------------------------------- interface
+    def check_options(self) -> None:
+        """Also the credentials: the client is made here, before Spark starts (it looks up
+        Application Default Credentials), so a user without any is told at once."""
+        self.client  # noqa: B018 - making it is the check
+
     def input_places(self) -> list[Place]:
         return [Place(f"{FIELD}.table", self.spec.table, self.table.location)]
 
@@ -194,7 +199,11 @@ class BigQueryTableSource(SourceReader):
         """A view's base tables (through nested views): from its query and a dry run."""
         try:
             bases = base_tables(self.client, self.table, self.options.location)
-        except Exception as error:  # no access, no credentials: the read will tell
+        except UserError:  # no credentials
+            raise
+        except Exception as error:  # no access: the read will tell
+            if unreachable_service(error):  # BigQuery is down: no read either
+                raise
             log.warning("%s: cannot tell what %s reads: %s", FIELD, self.table, error)
             return []
         if bases is None:

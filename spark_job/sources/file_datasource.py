@@ -10,7 +10,6 @@ its files with :func:`spark_job.sources.file_reader.read_files` and yields Arrow
 from __future__ import annotations
 
 import base64
-import heapq
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructType
 
 from spark_job.sources.file_reader import ReadPlan, read_files
+from spark_job.sources.parquet_fragments import balance
 from spark_job.storage.input_files import InputFile
 
 FORMAT_NAME = "spark_job_files"
@@ -43,14 +43,7 @@ def group_files(files: list[InputFile], parallelism: int, max_bytes: int) -> lis
         return []
     total = sum(f.size for f in files)
     wanted = max(parallelism, math.ceil(total / max_bytes) if max_bytes > 0 else 1)
-    count = max(1, min(len(files), wanted))
-    heap = [(0, i) for i in range(count)]
-    groups: list[list[int]] = [[] for _ in range(count)]
-    for index in sorted(range(len(files)), key=lambda i: (-files[i].size, i)):
-        load, slot = heapq.heappop(heap)
-        groups[slot].append(index)
-        heapq.heappush(heap, (load + max(files[index].size, 1), slot))
-    return [sorted(group) for group in groups if group]
+    return balance([f.size for f in files], wanted)
 
 
 def encode_plan(plan: ReadPlan, groups: list[list[int]]) -> str:

@@ -19,15 +19,22 @@ the Python reader's ``reader``, ``schema``, ``samplingRows``, ``samplingFiles``,
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors, TaskPolicy
-from spark_job.sources.base import SourceReader, select_columns
+from spark_job.sources.base import SourceReader, TaskInput, select_columns
 from spark_job.sources.file_datasource import group_files, load
 from spark_job.sources.file_reader import ReadPlan
+from spark_job.sources.parquet_fragments import (
+    ParquetTaskRead,
+    footer_schema,
+    plain_arrow,
+    task_read,
+)
 from spark_job.sources.parquet_rows import FooterRowCount, columns_with_nulls
 from spark_job.sources.schema_inference import InputSchema, infer_schema, schema_from_ddl
 from spark_job.spec import ErrorHandling, FileFormat, GcsSource
@@ -65,6 +72,8 @@ class FileSource(SourceReader):
         self.reader = self.options.reader
         self._row_count: FooterRowCount | None = None
         self._files: list[InputFile] = []
+        self._read: DataFrame | None = None  # what read() returned
+        self._task_read: ParquetTaskRead | None = None  # how, when the scoring tasks read
 
     # ------------------------------------------------------------------ choosing
     def _use_spark(self, spark: SparkSession, files: list[InputFile]) -> bool:
@@ -169,12 +178,52 @@ class FileSource(SourceReader):
         return load(spark, plan, groups).select(*columns, *ORIGIN_COLUMNS)
 
     # ------------------------------------------------------------------ interface
+    def _read_in_tasks(self, spark: SparkSession, files: list[InputFile]) -> DataFrame | None:
+        """Local PARQUET under ``reader: auto`` with no option for Spark's reader, whose columns
+        read alike in pyarrow and Spark (by the first file's footer, as Spark's reader takes
+        its schema from one file): Python tasks that read their byte ranges of the files with
+        pyarrow (see :mod:`spark_job.sources.parquet_fragments`). Else None."""
+        options = self.options
+        fmt = self.spec.format
+        if fmt is not FileFormat.PARQUET or self.reader != AUTO or options.passthrough:
+            return None
+        if options.schema or not any(f.size for f in files):
+            return None
+        if any(gcs.is_gcs(f.uri) for f in files):  # gs://: as before (Spark's or Python reader)
+            return None
+        first = next(f for f in files if f.size)
+        schema = footer_schema(first.uri, gcs.emulator_host())
+        if schema is None:  # Spark's reader says what is wrong with it
+            return None
+        passthrough, features = select_columns(
+            schema.names, self.spec.features, self.spec.passthrough, self.field,
+            model_inputs=self.model_inputs,
+        )  # fmt: skip
+        fields = [schema.field(name) for name in [*passthrough, *features]]
+        if not all(plain_arrow(f.type) for f in fields):
+            return None
+        # Without the origin columns, as Spark's reader: a failed instance is shown whole.
+        self._task_read = task_read(
+            files, fields, spark.sparkContext.defaultParallelism, options.max_partition_bytes,
+            options.batch_rows, self.field,
+        )  # fmt: skip
+        log.info(
+            "%s: %d Parquet file(s) read by %d scoring tasks with pyarrow",
+            self.field, len(files), len(self._task_read.groups),
+        )  # fmt: skip
+        tasks = TaskInput(len(self._task_read.groups), self._task_read)
+        return tasks.frame(spark).mapInArrow(self._task_read, self._task_read.spark_schema)
+
     def read(
         self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
     ) -> DataFrame:
         files = self._files = expand_all(self.spec.uris, self.field)
         if self.spec.format is FileFormat.PARQUET and count_rows:
             self._row_count = FooterRowCount(spark, files, gcs.emulator_host()).start()
+        in_tasks = self._read_in_tasks(spark, files)
+        if in_tasks is not None:
+            self._read = in_tasks
+            return in_tasks
         if self._use_spark(spark, files):
             log.info(
                 "%s: reading %d file(s) with Spark's %s reader",
@@ -189,6 +238,14 @@ class FileSource(SourceReader):
         log.info("%s: reading %d file(s) with the Python reader", self.field, len(files))
         errors = errors or RowErrors(ErrorHandling(), source_field=self.field)
         return self._read_with_python(spark, files, errors)
+
+    def task_input(self, frame: DataFrame, batch_rows: int) -> TaskInput | None:
+        """The Parquet input read by the scoring tasks themselves, when ``frame`` is what
+        :meth:`read` planned that way (see :mod:`spark_job.sources.parquet_fragments`)."""
+        if self._task_read is None or frame is not self._read:
+            return None
+        read = replace(self._task_read, batch_rows=batch_rows)
+        return TaskInput(len(read.groups), read)
 
     def expected_rows(self) -> int | None:
         return self._row_count.result() if self._row_count else self.estimated_rows

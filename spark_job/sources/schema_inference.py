@@ -147,7 +147,8 @@ def schema_from_ddl(ddl: str, fmt: FileFormat, field: str) -> InputSchema:
         struct = StructType.fromDDL(ddl)
         arrow = to_arrow_schema(struct)  # type: ignore[arg-type]
     except Exception as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        message = lines[0] if lines else type(error).__name__  # Spark's text starts with \n
         raise UserError(f"{field}.options.schema: not a valid schema ({message}).") from None
     schema = pa.schema([pa.field(f.name, spark_compatible(f.type)) for f in arrow])
     names = schema.names

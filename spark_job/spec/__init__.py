@@ -28,6 +28,7 @@ from spark_job.spec.types import (
     ModelResult,
     ModelSpec,
     ModelType,
+    ReportSpec,
     Resources,
     ResultField,
     ResultType,
@@ -40,8 +41,8 @@ __all__ = [
     "SINK_FILE_FORMATS", "BigQueryReadOptions", "BigQuerySink", "BigQuerySource",
     "BigQueryWriteOptions", "CsvReadOptions", "ErrorHandling", "ErrorMode", "FileFormat",
     "FileReadOptions", "FileWriteOptions", "GcsSink", "GcsSource", "JobSpec", "ModelResult",
-    "ModelSpec", "ModelType", "Resources", "ResultField", "ResultType", "SaveMode", "Sink",
-    "Source",
+    "ModelSpec", "ModelType", "ReportSpec", "Resources", "ResultField", "ResultType",
+    "SaveMode", "Sink", "Source",
     "camel_to_snake", "load_spec", "option_flag", "parse_spec", "parse_spec_text",
     "snake_to_camel",
 ]  # fmt: skip

@@ -37,6 +37,17 @@ def field_path(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
+def error_line(error: Exception) -> str:
+    """A YAML parse error (or any error) on one line: ``line 2, column 1: <what was
+    expected>``. (PyYAML's own text spans several lines and names ``<unicode string>``.)"""
+    mark = getattr(error, "problem_mark", None)
+    parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+    what = ", ".join(str(part) for part in parts if part)
+    if not what:
+        what = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark else what
+
+
 def did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if not close:

@@ -22,6 +22,7 @@ from spark_job.errors import UserError
 from spark_job.spec.fields import (
     Rule,
     enum_parser,
+    error_line,
     integer_parser,
     parse_bool,
     parse_cpu_quantity,
@@ -35,6 +36,7 @@ from spark_job.spec.fields import (
     snake_to_camel,
     unsupported,
 )
+from spark_job.spec.report import ReportSpec, check_report, parse_report
 from spark_job.spec.secrets import find_secrets, maskable, redact, remember
 from spark_job.spec.types import (
     SCALAR_RESULT_TYPES,
@@ -275,6 +277,7 @@ _TOP_LEVEL: dict[str, Rule] = {
     "maxcompute_sink": Rule(unsupported("maxComputeSink")),
     "error_handling": Rule(_error_handling),
     "resources": Rule(_resources),
+    "report": Rule(parse_report),
 }
 
 
@@ -332,8 +335,10 @@ def _parse_spec(document: Any) -> JobSpec:
         name=values.get("name", ""),
         error_handling=values.get("error_handling", ErrorHandling()),
         resources=values.get("resources", Resources()),
+        report=values.get("report", ReportSpec()),
     )
     _check_columns(spec.source, spec.sink, spec.source_field, spec.sink_field)
+    check_report(spec)
     return spec
 
 
@@ -341,7 +346,9 @@ def parse_spec_text(text: str, origin: str = "spec") -> JobSpec:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise UserError(f"{origin}: not valid YAML: {error}") from None
+        raise UserError(f"{origin}: not valid YAML: {error_line(error)}") from None
+    if document is None:
+        raise UserError(f"{origin}: the spec is empty; give a source, a model and a sink.")
     return parse_spec(document)
 
 
@@ -351,4 +358,10 @@ def load_spec(path: str | Path) -> JobSpec:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UserError(f"--spec-path: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise UserError(
+            f"--spec-path: {path} is not UTF-8 text (line {line}: {error.reason}); save it as"
+            " UTF-8."
+        ) from None
     return parse_spec_text(text, str(path))

@@ -205,6 +205,20 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """``report`` (extension): the job report (see docs/report.md). ``enabled`` None: on for
+    file sinks, and for a BigQuery sink only when ``path`` is given. ``path``: a folder (local
+    or gs://) for ``report.json`` and ``report.html``; None: beside the results (file sinks).
+    ``reference``: an earlier ``report.json`` to measure drift against."""
+
+    enabled: bool | None = None
+    path: str | None = None
+    reference: str | None = None
+    drift_threshold: float = 0.2
+    fail_on_drift: bool = False
+
+
+@dataclass(frozen=True)
 class JobSpec:
     source: Source
     model: ModelSpec
@@ -214,6 +228,7 @@ class JobSpec:
     name: str = ""
     error_handling: ErrorHandling = field(default_factory=ErrorHandling)
     resources: Resources = field(default_factory=Resources)
+    report: ReportSpec = field(default_factory=ReportSpec)
 
     @property
     def source_field(self) -> str:
@@ -222,3 +237,11 @@ class JobSpec:
     @property
     def sink_field(self) -> str:
         return "bigquerySink" if isinstance(self.sink, BigQuerySink) else "gcsSink"
+
+    @property
+    def report_enabled(self) -> bool:
+        """Whether the job writes a report: ``report.enabled``, else on for file sinks and,
+        for a BigQuery sink, when ``report.path`` is given."""
+        if self.report.enabled is not None:
+            return self.report.enabled
+        return isinstance(self.sink, GcsSink) or self.report.path is not None

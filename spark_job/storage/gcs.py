@@ -135,14 +135,23 @@ def read_bytes(storage: Any, path: GcsPath) -> bytes:
     return storage.bucket(path.bucket).blob(path.name).download_as_bytes()
 
 
+def _retry() -> Any:
+    """google-cloud-storage's retry of 429, 5xx and dropped connections, for the writes below:
+    each writes a whole object (or copies one) to a name, so doing it twice is harmless. (The
+    client retries them only with a generation precondition, by default.)"""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY
+
+
 def write_bytes(storage: Any, path: GcsPath, data: bytes, content_type: str | None = None) -> None:
     storage.bucket(path.bucket).blob(path.name).upload_from_string(
-        data, content_type=content_type or "application/octet-stream"
+        data, content_type=content_type or "application/octet-stream", retry=_retry()
     )
 
 
 def upload_file(storage: Any, local: str, path: GcsPath) -> None:
-    storage.bucket(path.bucket).blob(path.name).upload_from_filename(local)
+    storage.bucket(path.bucket).blob(path.name).upload_from_filename(local, retry=_retry())
 
 
 def put_file(local: str, location: str, name: str, emulator: str | None = None) -> None:
@@ -185,7 +194,9 @@ def upload_dir(storage: Any, local_dir: str, path: GcsPath) -> int:
 
 def copy(storage: Any, source: GcsPath, target: GcsPath) -> None:
     bucket = storage.bucket(source.bucket)
-    bucket.copy_blob(bucket.blob(source.name), storage.bucket(target.bucket), target.name)
+    bucket.copy_blob(
+        bucket.blob(source.name), storage.bucket(target.bucket), target.name, retry=_retry()
+    )
 
 
 def delete(storage: Any, path: GcsPath) -> None:
@@ -205,8 +216,14 @@ def delete_prefix(storage: Any, path: GcsPath) -> int:
 
 def storage_client(project: str | None = None) -> Any:
     from google.auth.credentials import AnonymousCredentials
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import storage
+
+    from spark_job.errors import no_credentials
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         return storage.Client(project=project or "emulator", credentials=AnonymousCredentials())
-    return storage.Client(project=project)
+    try:
+        return storage.Client(project=project)
+    except DefaultCredentialsError as error:
+        raise no_credentials("Cloud Storage", error) from None

@@ -43,7 +43,15 @@ def test_the_same_words_from_another_type_are_not() -> None:
     merely mentions ours, is a runtime failure (exit 1)."""
     assert user_error_from_task(_failure("mymodel.ModelOutputError: oops")) is None
     assert user_error_from_task(_failure("ValueError: BadInputError: x")) is None
-    assert user_error_from_task(_failure("spark_job.scoring.model.InstanceFailedError: y")) is None
+    assert user_error_from_task(_failure("mymodel.InstanceFailedError: y")) is None
+
+
+def test_a_model_raising_on_an_instance_is_a_user_error() -> None:
+    """The model is the user's: FAIL_FAST names the instance it raised on (exit 2)."""
+    message = "gcsSource: the model failed on a.json line 3: ValueError: cannot score"
+    error = _failure(f"spark_job.scoring.row_errors.InstanceFailedError: {message}")
+    found = user_error_from_task(error)
+    assert found is not None and str(found) == message
 
 
 def test_exception_lines_are_read_in_order() -> None:
