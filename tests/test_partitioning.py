@@ -65,4 +65,6 @@ gcsSink: {{format: PARQUET, uri: {tmp_path / "out"}}}
     result = run_job(spark, parse_spec_text(spec), "spread", "run1")
     assert result.rows_written == 1000
     assert len(list((tmp_path / "out").glob("part-*.parquet"))) == 2
-    assert len({m.name.split("-")[1] for m in markers.iterdir()}) == 2  # two worker processes
+    # Two worker processes at least: the warm-up also loads the model in idle workers that
+    # earlier tests of the session left, so more may have loaded it.
+    assert len({m.name.split("-")[1] for m in markers.iterdir()}) >= 2
