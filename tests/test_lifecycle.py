@@ -22,6 +22,7 @@ from spark_job.sources.parquet_rows import FooterRowCount
 from spark_job.storage.input_files import InputFile
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
+from tests.spark_cluster import _pid_alive
 
 ROWS = 40
 
@@ -79,14 +80,6 @@ def _events(stdout: str, kind: str = "state") -> list[dict[str, Any]]:
 
 def _states(stdout: str) -> list[str]:
     return [event["state"] for event in _events(stdout)]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 # --------------------------------------------------------------------------- CLI runs
