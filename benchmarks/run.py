@@ -5,7 +5,7 @@ that process (what a ``spark-submit`` user gets); also memory and the BigQuery r
 Writes ``benchmarks/results/latest.json`` (every figure, ratio and target), a chart
 ``benchmarks/results/throughput.png`` and a table on stdout. Sizes (0 skips a part):
 BENCH_CHEAP_ROWS (20M), BENCH_HEAVY_ROWS (1M), BENCH_FIXED_ROWS (1,000), BENCH_REPS (3),
-BENCH_MEMORY_ROWS (20M, against BENCH_MEMORY_SMALL_ROWS, 2M), BENCH_BQ_ROWS (1M),
+BENCH_MEMORY_ROWS (20M, against BENCH_MEMORY_SMALL_ROWS, 2M), BENCH_BQ_ROWS (10M),
 BENCH_GCS_ROWS (0: the gs:// Parquet read of :mod:`benchmarks.gcs_read`), BENCH_REPORT_ROWS
 (4M: the job report on vs off, :mod:`benchmarks.report_overhead`).
 """
@@ -207,7 +207,7 @@ def main() -> None:
         small = int(os.environ.get("BENCH_MEMORY_SMALL_ROWS", memory_rows // 10))
         print(f"memory: spark_job at {small:,} and {memory_rows:,} rows, 1g driver", flush=True)
         results["memory"] = bench_memory(small, memory_rows)
-    bq_rows = int(os.environ.get("BENCH_BQ_ROWS", 1_000_000))
+    bq_rows = int(os.environ.get("BENCH_BQ_ROWS", 10_000_000))
     if bq_rows:
         from benchmarks.bigquery_read import run as bigquery_read
 

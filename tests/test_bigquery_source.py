@@ -609,3 +609,44 @@ gcsSink: {{format: PARQUET, uri: {out}, save_mode: OVERWRITE}}
     got = pd.read_parquet(out).sort_values("s")
     assert got.columns.tolist() == ["s", "f", "id", "prediction"]
     assert got["prediction"].tolist() == [2.5, 6.5]
+
+
+def test_scoring_tasks_read_the_streams_themselves(spark, bq_tables, tmp_path, caplog) -> None:
+    """The storage-api engine's streams are read inside the scoring tasks, one task per stream
+    (no JVM rows between the stream and the model): every row scored once; a frame changed
+    after ``read`` (e.g. cast for the model) is read by Spark instead."""
+    reader = BigQueryTableSource(
+        _source(table=MANY_TABLE, features=["x"], passthrough=["id"],
+                options={"maxParallelism": "3"})
+    )  # fmt: skip
+    try:
+        frame = reader.read(spark)
+        assert reader.task_input(frame.select("id", "x"), 1000) is None
+        task_input = reader.task_input(frame, 1000)
+        assert task_input is not None and task_input.tasks == 3
+        read = task_input.frame(spark).mapInArrow(task_input.read, frame.schema)
+        assert read.schema == frame.schema
+        assert _id_summary(read) == (MANY, MANY, 1, MANY)
+    finally:
+        reader.close()
+
+    model = save_probe_model(tmp_path / "model", "sum")
+    out = tmp_path / "out"
+    spec = parse_spec_text(
+        f"""
+bigquerySource:
+  table: {MANY_TABLE}
+  features: [x]
+  passthrough: [id]
+  options: {{engine: storage-api, maxParallelism: "3"}}
+model: {{uri: {model}, result: {{type: DOUBLE}}}}
+gcsSink: {{format: PARQUET, uri: {out}}}
+"""
+    )
+    with caplog.at_level(logging.INFO, logger="spark_job.sources.bigquery"):
+        result = run_job(spark, spec, "bq_stream_tasks", "run1")
+    assert "3 read stream(s) read by the scoring tasks" in caplog.text
+    assert result.rows_written == MANY
+    got = pd.read_parquet(out)
+    assert len(got) == MANY and got["id"].is_unique
+    assert (got["prediction"] == got["id"] / 2).all()

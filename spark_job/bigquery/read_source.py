@@ -171,6 +171,45 @@ def avro_batches(
         yield pa.RecordBatch.from_pydict(columns, schema=target)
 
 
+# ---------------------------------------------------------------------------- a stream
+def stream_batches(
+    handle: SessionHandle, stream: str, target: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """Executor: every row of one read stream of ``handle``, as batches of ``target``."""
+    from spark_job.bigquery.clients import bigquery_read_client
+    from spark_job.bigquery.retry import TRANSIENT_RETRY
+
+    # The client resumes a broken stream at the last offset it received; the retry covers
+    # the call that opens it.
+    responses = bigquery_read_client(handle.emulator_host).read_rows(stream, retry=TRANSIENT_RETRY)
+    if handle.data_format == "AVRO":
+        yield from avro_batches(responses, json.loads(handle.avro_schema), target)
+    else:
+        schema_bytes = base64.b64decode(handle.arrow_schema_b64)
+        arrow_schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
+        yield from arrow_batches(responses, arrow_schema, target)
+
+
+@dataclass(frozen=True)
+class StreamTaskRead:
+    """The read session read by the scoring tasks themselves (``SourceReader.task_input``):
+    task ``k`` is given its number and reads stream ``k``, as one process would read it —
+    no JVM rows between the stream and the model. Picklable."""
+
+    handle: SessionHandle
+    schema_json: str  # the Spark schema of the rows, as the data source declares it
+
+    @property
+    def tasks(self) -> int:
+        return len(self.handle.streams)
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        target = target_arrow_schema(StructType.fromJson(json.loads(self.schema_json)))
+        for batch in batches:
+            for number in batch.column(0).to_pylist():
+                yield from stream_batches(self.handle, self.handle.streams[number], target)
+
+
 # ---------------------------------------------------------------------------- the source
 class BigQueryStorageReader(DataSourceReader):
     def __init__(self, handle: SessionHandle, schema: StructType) -> None:
@@ -181,22 +220,8 @@ class BigQueryStorageReader(DataSourceReader):
         return [StreamPartition(stream) for stream in self.handle.streams]
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
-        from spark_job.bigquery.clients import bigquery_read_client
-        from spark_job.bigquery.retry import TRANSIENT_RETRY
-
         assert isinstance(partition, StreamPartition)
-        target = target_arrow_schema(self.schema)
-        # The client resumes a broken stream at the last offset it received; the retry
-        # covers the call that opens it.
-        responses = bigquery_read_client(self.handle.emulator_host).read_rows(
-            partition.stream, retry=TRANSIENT_RETRY
-        )
-        if self.handle.data_format == "AVRO":
-            yield from avro_batches(responses, json.loads(self.handle.avro_schema), target)
-        else:
-            schema_bytes = base64.b64decode(self.handle.arrow_schema_b64)
-            arrow_schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
-            yield from arrow_batches(responses, arrow_schema, target)
+        yield from stream_batches(self.handle, partition.stream, target_arrow_schema(self.schema))
 
 
 class BigQueryStorageDataSource(DataSource):

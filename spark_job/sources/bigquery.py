@@ -24,7 +24,12 @@ from spark_job.bigquery.engine import (
 )
 from spark_job.bigquery.read_options import ReadOptions, unused
 from spark_job.bigquery.read_session import create_read_session, session_handle
-from spark_job.bigquery.read_source import FORMAT_NAME, BigQueryStorageDataSource, SessionHandle
+from spark_job.bigquery.read_source import (
+    FORMAT_NAME,
+    BigQueryStorageDataSource,
+    SessionHandle,
+    StreamTaskRead,
+)
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId, parse_table_id
 from spark_job.bigquery.types import spark_schema
@@ -37,7 +42,7 @@ from spark_job.bigquery.views import (
 )
 from spark_job.errors import UserError, unreachable_service
 from spark_job.scoring.row_errors import RowErrors
-from spark_job.sources.base import SourceReader, select_columns
+from spark_job.sources.base import SourceReader, TaskInput, select_columns
 from spark_job.spec import BigQuerySource
 from spark_job.storage.locations import Place
 
@@ -81,6 +86,10 @@ class BigQueryTableSource(SourceReader):
         self._temporary_table: TableId | None = None
         #: The storage-api engine's read session once ``read`` made it (streams, format).
         self.session: SessionHandle | None = None
+        #: The storage-api engine's frame as ``read`` returned it, and the Spark schema of
+        #: its rows (for :meth:`task_input`).
+        self._read: DataFrame | None = None
+        self._schema_json = ""
 
     @property
     def client(self) -> Any:
@@ -179,6 +188,7 @@ class BigQueryTableSource(SourceReader):
         if not handle.streams:  # an empty table or filter: BigQuery gives no stream
             return spark.createDataFrame([], schema)
         spark.dataSource.register(BigQueryStorageDataSource)
+        self._schema_json = schema.json()
         return (
             spark.read.format(FORMAT_NAME)
             .option("session", handle.to_json())
@@ -229,7 +239,20 @@ class BigQueryTableSource(SourceReader):
             frame.columns, self.spec.features, self.spec.passthrough, FIELD,
             f"table {self.table}", self.model_inputs,
         )  # fmt: skip
-        return frame.select(*passthrough, *features)
+        self._read = frame.select(*passthrough, *features)
+        return self._read
+
+    def task_input(self, frame: DataFrame, batch_rows: int) -> TaskInput | None:
+        """The storage-api engine's streams read by the scoring tasks themselves, one task
+        per stream (BigQuery sizes the batches), when ``frame`` is what :meth:`read`
+        returned (nothing cast for the model) and the session has streams."""
+        if frame is not self._read or self.session is None or not self.session.streams:
+            return None
+        if not self._schema_json:
+            return None
+        read = StreamTaskRead(self.session, self._schema_json)
+        log.info("%s: %d read stream(s) read by the scoring tasks", FIELD, read.tasks)
+        return TaskInput(read.tasks, read)
 
     def close(self) -> None:
         if self._temporary_table is not None:
