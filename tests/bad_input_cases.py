@@ -69,8 +69,8 @@ class Case:
     ``argv`` are extra flags (templates too; ``$spec`` is the spec's path). ``env``: variables
     set (a value) or removed (None) for the run; ``$closed`` is a port nothing listens on.
     ``spark``: the mistake is found once Spark runs (else before the SparkSession starts).
-    ``own_process``: run in a process of its own (google-auth reads its environment when
-    imported).
+    ``own_process``: run in a process of its own (google-auth, and the retry deadline
+    ``SPARK_JOB_RETRY_SECONDS``, are read from the environment when imported).
     ``message``: a regex the error line (``error: …``) must match; it names the field,
     column, file or line at fault.
     """
@@ -272,7 +272,9 @@ CASES: list[Case] = [
     Case("bigquery_down", ENVIRONMENT, r"^job failed: BigQuery at http://127\.0\.0\.1:\d+ "
          r"cannot be reached: Connection refused", spark=True, bigquery=True, exit_code=1,
          env={"BIGQUERY_EMULATOR_HOST": "127.0.0.1:$closed",
-              "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:$closed"}, spec=BIGQUERY_JOB),
+              "BIGQUERY_STORAGE_EMULATOR_HOST": "127.0.0.1:$closed",
+              "SPARK_JOB_RETRY_SECONDS": "3"},  # read once, at import: own process
+         own_process=True, spec=BIGQUERY_JOB),
     Case("no_credentials", ENVIRONMENT, r"^BigQuery: no Google credentials found \(.*\)\. Set "
          r"GOOGLE_APPLICATION_CREDENTIALS", bigquery=True, env=NO_GOOGLE, own_process=True,
          spec=BIGQUERY_JOB),

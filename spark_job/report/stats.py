@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spark_job.report.frequent import TopValues
+from spark_job.report.scratch import scratch
 from spark_job.report.sketch import ALPHA, QuantileSketch
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -50,27 +51,34 @@ class Moments:
     low: float = math.inf
     high: float = -math.inf
 
-    def add(self, values: np.ndarray) -> None:
-        if len(values):
-            mean = float(values.mean())
-            part = Moments(len(values), mean, float(((values - mean) ** 2).sum()))
-            part.low, part.high = float(values.min()), float(values.max())
-            self.merge(part)
+    def add(self, values: np.ndarray, total: float | None = None) -> None:
+        """Count finite ``values`` in; ``total``: their sum, when the caller has it."""
+        n = len(values)
+        if n:
+            mean = (float(values.sum()) if total is None else total) / n
+            if not math.isfinite(mean):  # the sum overflowed (values near the float limit)
+                mean = float(np.sum(values / n))
+            deviations = np.subtract(values, mean, out=scratch(n).view(np.float64))
+            m2 = float(np.square(deviations, out=deviations).sum())  # not np.dot: BLAS threads
+            self.merge(Moments(n, mean, m2, float(values.min()), float(values.max())))
 
     def merge(self, other: Moments) -> Moments:
         if not other.n:
             return self
         n = self.n + other.n
         delta = other.mean - self.mean
-        self.mean += delta * other.n / n
-        self.m2 += other.m2 + delta * delta * self.n * other.n / n
+        self.mean += delta * (other.n / n)  # weights first: no overflow near the float limit
+        self.m2 += other.m2 + delta * delta * (self.n * other.n / n)
         self.n = n
         self.low, self.high = min(self.low, other.low), max(self.high, other.high)
         return self
 
     @property
     def stddev(self) -> float | None:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
+        """None also when the squared deviations overflow a float (values near its limit)."""
+        if self.n < 2 or not math.isfinite(self.m2):
+            return None
+        return math.sqrt(self.m2 / (self.n - 1))
 
 
 @dataclass
@@ -102,17 +110,14 @@ class ColumnStats:
         self.rows += len(array)
         nulls = array.null_count
         if self.kind == "number":
-            present = array.drop_null()
+            present = array.drop_null() if nulls else array
             if pa.types.is_decimal(present.type):
                 present = present.cast(pa.float64())
             values = present.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            finite = np.isfinite(values)
-            if not finite.all():
-                nan = int(np.isnan(values).sum())
-                nulls += nan
-                self.infinite += int(len(values) - nan - np.count_nonzero(finite))
-                values = values[finite]
-            self.moments.add(values)
+            values, total, nan, infinite = _finite(values)
+            nulls += nan
+            self.infinite += infinite
+            self.moments.add(values, total)
             self.sketch.add(values)
             if self.top is not None:
                 self.top.add(present)
@@ -156,7 +161,7 @@ class ColumnStats:
                 max=m.high if m.n else None,
                 mean=m.mean if m.n else None,
                 stddev=m.stddev,
-                quantiles={str(q): self._quantile(q) for q in QUANTILES},
+                quantiles=dict(zip(map(str, QUANTILES), self._quantiles(), strict=True)),
                 sketch=self.sketch.to_json(),
             )
         if self.kind == "temporal":
@@ -165,10 +170,13 @@ class ColumnStats:
             data["top"] = self.top.to_json()
         return data
 
-    def _quantile(self, q: float) -> float | None:
-        """The sketch's quantile, kept within [min, max] (the true one is); for integers,
-        rounded when ``α |x̃| / (1 − α) < 0.5`` (then the nearest integer is the exact one)."""
-        value = self.sketch.quantile(q)
+    def _quantiles(self) -> list[float | None]:
+        """The sketch's ``QUANTILES``, kept within [min, max] (the true ones are); for
+        integers, rounded when ``α |x̃| / (1 − α) < 0.5`` (then the nearest integer is the
+        exact one)."""
+        return [self._bounded(value) for value in self.sketch.quantiles(QUANTILES)]
+
+    def _bounded(self, value: float | None) -> float | None:
         if value is None:
             return None
         value = min(max(value, self.moments.low), self.moments.high)
@@ -186,6 +194,18 @@ class ColumnStats:
         if "top" in data:
             stats.top = TopValues.from_json(data["top"])
         return stats
+
+
+def _finite(values: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+    """The finite ``values``, their sum, and how many were NaN and infinite. The sum comes
+    first: when it is finite, so is every value, and no mask is built (the usual batch)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, a sum beyond float64
+        total = float(values.sum())
+        if math.isfinite(total):
+            return values, total, 0, 0
+        nan = int(np.isnan(values).sum())
+        kept = values[np.isfinite(values)]
+        return kept, float(kept.sum()), nan, len(values) - nan - len(kept)
 
 
 def _iso(value: Any) -> str | None:

@@ -12,6 +12,7 @@ against the signature) comes after, in the runner.
 from __future__ import annotations
 
 from spark_job.run.input_guard import refuse_output_over_input
+from spark_job.run.reference import refuse_output_over_reference
 from spark_job.scoring.signature import ModelPlan, plan_model
 from spark_job.sinks import Sink, open_sink
 from spark_job.sources import SourceReader, open_source
@@ -27,6 +28,7 @@ def preflight(spec: JobSpec, job_name: str, run_id: str) -> tuple[Sink, SourceRe
     source.check_options()
     recording = spec.error_handling.mode is ErrorMode.RECORD_AND_CONTINUE
     refuse_output_over_input(sink, source, recording)
+    refuse_output_over_reference(sink, spec)  # report.reference as files or a table
     plan = plan_model(spec.model)
     source.model_inputs = plan.signature_features  # the features when the spec lists none
     return sink, source, plan

@@ -8,35 +8,31 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from py4j.protocol import Py4JJavaError
-from pyspark.accumulators import Accumulator
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
-from spark_job.errors import UserError
 from spark_job.report.document import RunFacts
 from spark_job.report.job_report import ReportOutcome, ReportPlan
 from spark_job.run.input_guard import refuse_output_over_input
 from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
+from spark_job.run.model_input import fit_to_signature, predictions_of
 from spark_job.run.partitioning import cluster_cores, spread
 from spark_job.run.progress import ProgressReporter
+from spark_job.run.reference import reference_places, score_reference
 from spark_job.run.resume import resume_key, with_partitions
 from spark_job.run.status import RunMeter
 from spark_job.run.task_failures import unreadable_input, user_error_from_task
-from spark_job.scoring.arrow_input import arrow_convertible
-from spark_job.scoring.arrow_scorer import ArrowScorer
 from spark_job.scoring.batching import BatchSize
 from spark_job.scoring.model import ship_model
 from spark_job.scoring.model_libraries import preload_modules
-from spark_job.scoring.predictions import OutputColumns, Predictions, predictions_schema
-from spark_job.scoring.result_types import resolve_result
-from spark_job.scoring.results import result_fields
-from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors
+from spark_job.scoring.predictions import Predictions
+from spark_job.scoring.row_errors import RowErrors
 from spark_job.scoring.signature import ModelPlan, plan_model
 from spark_job.scoring.warmup import WorkerWarmup, worker_environment
-from spark_job.sinks import Sink, Skip, open_sink
+from spark_job.sinks import Finished, Sink, Skip, open_sink
 from spark_job.sources import open_source
 from spark_job.sources.base import SourceReader
-from spark_job.spec import ErrorMode, JobSpec, ModelResult
+from spark_job.spec import ErrorMode, JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -73,67 +69,6 @@ class JobResult:
             f" rows written: {self.rows_written}, seconds: {self.seconds:.1f}"
             f" -> {self.destination}{resumed}{report}{drift}"
         )
-
-
-def predictions_of(
-    frame: DataFrame,
-    spec: JobSpec,
-    shipped_name: str,
-    rows_predicted: Accumulator[int],
-    errors: RowErrors,
-    input_files: tuple[str, ...] = (),
-    result: ModelResult | None = None,
-    params: dict[str, Any] | None = None,
-) -> Predictions:
-    """The model over ``frame`` (passthrough + features + hidden origin columns), still to
-    compute: every sink gets this one value (see :mod:`spark_job.scoring.predictions`).
-    ``input_files`` are the files the origin columns index, for error messages; ``result`` the
-    resolved ``model.result`` (default: the spec's, which must then be concrete); ``params``
-    what ``predict`` gets (``ModelPlan.params``)."""
-    result = result or resolve_result(spec.model.result, None)
-    unreadable = [f for f in frame.schema.fields if not arrow_convertible(f.dataType)]
-    if unreadable:
-        names = ", ".join(f"'{f.name}' ({f.dataType.simpleString()})" for f in unreadable)
-        raise UserError(
-            f"{spec.source_field}: column(s) {names} have no Arrow form, so no Python model can"
-            " be given them; leave them out of features and passthrough, or cast them in a view."
-        )
-    passthrough = list(spec.source.passthrough)
-    origin = [c for c in frame.columns if c in ORIGIN_COLUMNS]
-    features = [c for c in frame.columns if c not in passthrough and c not in origin]
-    name = spec.sink.result_column
-    result_columns = result_fields(result, name)
-    columns = OutputColumns(passthrough, features, name, tuple(f.name for f in result_columns))
-    keep = [*passthrough, *features]
-    scorer = ArrowScorer.for_frame(
-        frame,
-        shipped_name=shipped_name,
-        features=features,
-        result=result,
-        result_column=name,
-        rows_predicted=rows_predicted,
-        policy=errors.task_view(input_files),
-        origin=origin,
-        keep=keep,
-        params=params,
-    )
-    return Predictions(frame, scorer, predictions_schema(frame, keep, result_columns), columns)
-
-
-def fit_to_signature(
-    spark: SparkSession, frame: DataFrame, spec: JobSpec, plan: ModelPlan, source: SourceReader
-) -> DataFrame:
-    """``frame`` checked against the model's signature and converted for it (UserError listing
-    every mismatch), before any task scores. An input known to be empty is not compared: a
-    reader that found no instance guesses its columns' types."""
-    if source.estimated_rows == 0:
-        return frame
-    passthrough = list(spec.source.passthrough)
-    features = [c for c in frame.columns if c not in passthrough and c not in ORIGIN_COLUMNS]
-    return plan.check_input(
-        frame, features, spec.source_field, spec.model.typed_options.cast_inputs,
-        lambda names: source.columns_with_nulls(spark, names), passthrough,
-    )  # fmt: skip
 
 
 def _finish_report(
@@ -198,7 +133,15 @@ def run_job(
         return JobResult(
             status="SKIPPED", destination=sink.destination, skip_reason=decision.reason
         )
-    report_plan = ReportPlan.for_spec(spec, source.input_places())  # its reference read
+    if isinstance(decision, Finished):  # the earlier attempt's rows were predicted there
+        rows = decision.rows or 0
+        return JobResult(
+            status="COMPLETED", destination=sink.destination, rows_read=rows + decision.failed,
+            rows_predicted=rows, rows_failed=decision.failed, rows_written=rows,
+            seconds=time.monotonic() - started, resume_note=decision.note,
+        )  # fmt: skip
+    inputs = [*source.input_places(), *reference_places(spec)]
+    report_plan = ReportPlan.for_spec(spec, inputs)  # its reference report read
     model_dir = plan.model_dir
     rows_predicted = spark.sparkContext.accumulator(0)
     # RECORD_AND_CONTINUE: the sink says where failed instances are written whole
@@ -238,6 +181,13 @@ def run_job(
                     spark, predictions.columns.features, predictions.columns.result_columns
                 )
                 predictions = replace(predictions, report=collector)
+            if report_plan is not None and spec.report.reference_data is not None:
+                meter.begin("reference")  # scored before any result is staged
+                scored = score_reference(spark, spec, plan, shipped.name, sink, cores,
+                                         predictions.columns.features)  # fmt: skip
+                document = scored.document(job_name, run_id, spec.model.uri)
+                report_plan = report_plan.with_reference(document, scored.where)
+                meter.begin("prepare")
             checkpoint()
             meter.begin("predict")
             reporter = ProgressReporter(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spark_job.sinks.base import Proceed, Sink, Skip, Staged
+from spark_job.sinks.base import Finished, Proceed, Sink, Skip, Staged
 from spark_job.spec import BigQuerySink, JobSpec
 
 
@@ -21,4 +21,4 @@ def open_sink(spec: JobSpec, job_name: str, run_id: str) -> Sink:
     return LocalFileSink(spec.sink, run_id)
 
 
-__all__ = ["Proceed", "Sink", "Skip", "Staged", "open_sink"]
+__all__ = ["Finished", "Proceed", "Sink", "Skip", "Staged", "open_sink"]

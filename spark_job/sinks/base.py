@@ -2,7 +2,8 @@
 
 The runner alone drives it, in this order::
 
-    prepare(spark)           driver, before anything is read: Proceed, or Skip(reason)
+    prepare(spark)           driver, before anything is read: Proceed, Skip(reason), or
+                             Finished (this run's interrupted publish, completed)
     records_target()         driver, RECORD_AND_CONTINUE only: where failed instances go
     stage(predictions, key)  executors write under a staging location of this run only
     publish(staged, report)  driver, once the row errors are judged: all or nothing
@@ -11,8 +12,9 @@ The runner alone drives it, in this order::
 Resuming: the staging location is named from the run id, and ``abort`` runs only when the
 driver is alive to run it. A driver killed outright (SIGKILL, out of memory, a lost node)
 leaves it as it was, and a driver restarted with the same run id reuses the parts already
-staged for the same ``key`` (:mod:`spark_job.sinks.markers`). A failure the driver sees, or a
-SIGTERM, aborts: the staging is removed.
+staged for the same ``key`` (:mod:`spark_job.sinks.markers`); one killed while publishing is
+finished by the restarted driver's ``connect`` (``Finished``: nothing is predicted again).
+A failure the driver sees, or a SIGTERM, aborts: the staging is removed.
 
 The SaveMode is decided here, once, for every sink, through two hooks a sink implements:
 :meth:`Sink.output_exists` and, for a sink that must look something up first (a service, the
@@ -50,6 +52,18 @@ class Skip:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """``prepare``'s answer when an earlier attempt of this run (same run id) had begun to
+    publish and was killed: its publish is now complete (completed here, or found done), so
+    nothing is predicted again. ``rows`` were published (None: unknown), ``failed`` instances
+    left out; ``note`` goes into the summary."""
+
+    note: str
+    rows: int | None = None
+    failed: int = 0
+
+
+@dataclass(frozen=True)
 class Staged:
     """What ``stage`` leaves for ``publish``: the staged files (or whatever the sink staged
     instead, in ``held``), the rows staged when the sink counted them, and what was reused
@@ -73,9 +87,10 @@ class Sink(ABC):
     save_mode: SaveMode
 
     # ------------------------------------------------------------------ hooks
-    def connect(self, spark: SparkSession) -> Skip | None:
+    def connect(self, spark: SparkSession) -> Skip | Finished | None:
         """Driver, first in ``prepare``: look up what the sink needs (services, the engine);
-        Skip when the run's results are already published."""
+        Finished when an earlier attempt of this run published (or began to publish, and the
+        sink completed it here): the SaveMode is not applied to its own results."""
         return None
 
     @abstractmethod
@@ -97,7 +112,7 @@ class Sink(ABC):
         """Where the results go, for messages and the summary."""
 
     # ------------------------------------------------------------------ protocol
-    def prepare(self, spark: SparkSession) -> Proceed | Skip:
+    def prepare(self, spark: SparkSession) -> Proceed | Skip | Finished:
         """Apply the SaveMode to what exists, before anything is read or predicted."""
         skip = self.connect(spark)
         if skip is not None:

@@ -33,6 +33,7 @@ from spark_job.bigquery.load import (
     created_by_run,
     earlier_load,
     load_outcome,
+    loaded_rows,
     run_load,
     run_marker,
     schema_update_options,
@@ -50,7 +51,7 @@ from spark_job.errors import UserError
 from spark_job.scoring.error_records import RecordsTarget
 from spark_job.scoring.predictions import Predictions
 from spark_job.scoring.row_errors import ErrorReport
-from spark_job.sinks.base import Sink, Skip, Staged
+from spark_job.sinks.base import Finished, Sink, Staged
 from spark_job.sinks.markers import ResumeKey
 from spark_job.sinks.stager import (
     StagedFile,
@@ -178,7 +179,10 @@ class BigQueryTableSink(Sink):
                 f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}': {_reason(error)}"
             ) from None
 
-    def connect(self, spark: SparkSession) -> Skip | None:
+    def connect(self, spark: SparkSession) -> Finished | None:
+        """The load job of an earlier attempt of this run (its id is derived from the run id)
+        that succeeded — the driver was killed during or after it — is this run's publish:
+        nothing is loaded again, so a WRITE_APPEND never loads the rows twice."""
         self.engine = choose_engine(spark, self.options, FIELD)
         self.location = self._dataset_location()
         if self.engine != CONNECTOR:
@@ -187,9 +191,10 @@ class BigQueryTableSink(Sink):
             )
             if earlier is not None:
                 self.abort()  # what that attempt may have left in staging
-                return Skip(
+                return Finished(
                     f"{self.table} already holds this run's results: load job {earlier.job_id}"
-                    " of an earlier attempt succeeded; nothing written again"
+                    " of an earlier attempt succeeded; nothing written again",
+                    loaded_rows(earlier),
                 )
         return None
 
@@ -261,7 +266,9 @@ class BigQueryTableSink(Sink):
         )
         return staged.rows
 
-    def _request(self, staged: list[StagedFile], schema: list[Any]) -> LoadRequest:
+    def _request(
+        self, staged: list[StagedFile], schema: list[Any], rows: int | None = None
+    ) -> LoadRequest:
         existing = self.existing
         return LoadRequest(
             uris=[self.staging.child(f.name).uri for f in staged],
@@ -272,9 +279,10 @@ class BigQueryTableSink(Sink):
             schema_update_options=schema_update_options(self.options) if self._appending() else [],
             time_partitioning=existing.time_partitioning if existing is not None else None,
             clustering_fields=existing.clustering_fields if existing is not None else None,
+            rows=rows,
         )
 
-    def _load(self, staged: list[StagedFile], schema: list[Any]) -> None:
+    def _load(self, staged: list[StagedFile], schema: list[Any], rows: int | None) -> None:
         """Create the table if it is missing, then ONE load job; on failure the destination is
         left as it was (a table created here is dropped) unless the load succeeded after all."""
         created = False
@@ -282,7 +290,7 @@ class BigQueryTableSink(Sink):
             if self.existing is None:
                 create_table(self.client, self.table, schema, self.options, self.marker)
                 created = True
-            run_load(self.client, self._request(staged, schema), self.job_name, self.run_id,
+            run_load(self.client, self._request(staged, schema, rows), self.job_name, self.run_id,
                      self.attempt, self.location)  # fmt: skip
         except BaseException as error:
             try:
@@ -335,7 +343,7 @@ class BigQueryTableSink(Sink):
             if self.engine == CONNECTOR:
                 rows = self._write_with_connector(staged)
             else:
-                self._load(staged.files, staged.held)
+                self._load(staged.files, staged.held, staged.rows)
                 rows = staged.rows
             if report is not None and self.errors is not None:
                 self._load_records(report.record_files)

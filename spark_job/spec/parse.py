@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -32,22 +32,22 @@ from spark_job.spec.fields import (
     parse_options,
     parse_ratio,
     parse_string,
-    parse_string_list,
     snake_to_camel,
     unsupported,
 )
 from spark_job.spec.report import ReportSpec, check_report, parse_report
 from spark_job.spec.secrets import find_secrets, maskable, redact, remember
+from spark_job.spec.source_parsers import checked as _checked
+from spark_job.spec.source_parsers import parse_bigquery_source as _bigquery_source
+from spark_job.spec.source_parsers import parse_gcs_source as _gcs_source
 from spark_job.spec.types import (
     SCALAR_RESULT_TYPES,
     SINK_FILE_FORMATS,
     BigQuerySink,
-    BigQuerySource,
     ErrorHandling,
     ErrorMode,
     FileFormat,
     GcsSink,
-    GcsSource,
     JobSpec,
     ModelResult,
     ModelSpec,
@@ -59,48 +59,6 @@ from spark_job.spec.types import (
     Sink,
     Source,
 )
-
-Part = TypeVar("Part", BigQuerySource, GcsSource, BigQuerySink, GcsSink)
-
-
-def _checked(part: Part) -> Part:
-    """``part`` once its ``options`` were read against their schema: a bad option is a
-    UserError now (naming e.g. ``bigquerySink.options.allowFieldAddition``), not at run time."""
-    part.typed_options  # noqa: B018 - reading them is the check
-    return part
-
-
-def _bigquery_source(raw: Any, path: str) -> BigQuerySource:
-    values = parse_message(
-        raw,
-        path,
-        {
-            "table": Rule(parse_non_empty_string, required=True),
-            "features": Rule(parse_string_list),
-            "passthrough": Rule(parse_string_list),
-            "options": Rule(parse_options),
-        },
-    )
-    return _checked(BigQuerySource(**values))
-
-
-def _gcs_source(raw: Any, path: str) -> GcsSource:
-    values = parse_message(
-        raw,
-        path,
-        {
-            "format": Rule(enum_parser(FileFormat), required=True),
-            "uri": Rule(parse_non_empty_string),
-            "uris": Rule(parse_string_list),
-            "features": Rule(parse_string_list),
-            "passthrough": Rule(parse_string_list),
-            "options": Rule(parse_options),
-        },
-    )
-    uris = ([values.pop("uri")] if "uri" in values else []) + values.pop("uris", [])
-    if not uris:
-        raise UserError(f"{path}.uri: required field is missing (give 'uri' or 'uris').")
-    return _checked(GcsSource(uris=uris, **values))
 
 
 def _scalar_type(value: Any, path: str) -> ResultType:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from spark_job.errors import UserError
 from spark_job.spec.fields import Rule, parse_bool, parse_message, parse_non_empty_string
-from spark_job.spec.types import BigQuerySink, JobSpec, ReportSpec
+from spark_job.spec.source_parsers import parse_bigquery_source, parse_gcs_source
+from spark_job.spec.types import BigQuerySink, JobSpec, ReportSpec, Source
+
+#: The spec path of the reference; a source given there is named ``report.reference.gcsSource``.
+REFERENCE = "report.reference"
+#: A source's own field path in a message (``gcsSource:``, ``bigquerySource.table``), not
+#: already under another path.
+_SOURCE_FIELD = re.compile(r"(?<![\w.])(gcsSource|bigquerySource)(?=\.\w|:)")
+
+
+def as_reference_error(error: UserError) -> UserError:
+    """``error``, raised by code shared with the job's own source (which names the field
+    ``gcsSource…`` or ``bigquerySource…``), naming the reference's field instead."""
+    return UserError(_SOURCE_FIELD.sub(rf"{REFERENCE}.\1", str(error)))
 
 
 def _report_location(value: Any, path: str) -> str:
@@ -31,6 +46,28 @@ def _drift_threshold(value: Any, path: str) -> float:
     return number
 
 
+def _reference(value: Any, path: str) -> str | Source:
+    """An earlier report.json (its location), or a mapping with exactly one source: files
+    (``gcsSource``) or a table (``bigquerySource``), parsed as the job's own source."""
+    if not isinstance(value, Mapping):
+        return _report_location(value, path)
+    try:
+        sources = parse_message(
+            value,
+            path,
+            {"gcs_source": Rule(parse_gcs_source), "bigquery_source": Rule(parse_bigquery_source)},
+        )
+    except UserError as error:  # a bad option of the source names it without the path
+        raise as_reference_error(error) from None
+    if len(sources) != 1:
+        given = " and ".join(str(key) for key in value) or "nothing"
+        raise UserError(
+            f"{path}: give exactly one of gcsSource (files) or bigquerySource (a table), or the"
+            f" location of an earlier report.json; got {given}."
+        )
+    return next(iter(sources.values()))
+
+
 def parse_report(raw: Any, path: str) -> ReportSpec:
     values = parse_message(
         raw,
@@ -38,7 +75,7 @@ def parse_report(raw: Any, path: str) -> ReportSpec:
         {
             "enabled": Rule(parse_bool),
             "path": Rule(_report_location),
-            "reference": Rule(_report_location),
+            "reference": Rule(_reference),
             "drift_threshold": Rule(_drift_threshold),
             "fail_on_drift": Rule(parse_bool),
         },
@@ -48,7 +85,10 @@ def parse_report(raw: Any, path: str) -> ReportSpec:
         given = "reference" if report.reference else "failOnDrift"
         raise UserError(f"{path}.{given}: the report is disabled ({path}.enabled: false).")
     if report.fail_on_drift and not report.reference:
-        raise UserError(f"{path}.failOnDrift: needs {path}.reference (an earlier report.json).")
+        raise UserError(
+            f"{path}.failOnDrift: needs {path}.reference (an earlier report.json, files or a"
+            " table)."
+        )
     return report
 
 

@@ -209,13 +209,24 @@ class ReportSpec:
     """``report`` (extension): the job report (see docs/report.md). ``enabled`` None: on for
     file sinks, and for a BigQuery sink only when ``path`` is given. ``path``: a folder (local
     or gs://) for ``report.json`` and ``report.html``; None: beside the results (file sinks).
-    ``reference``: an earlier ``report.json`` to measure drift against."""
+    ``reference``: what drift is measured against: an earlier ``report.json`` (its location),
+    or a source (files or a table) scored by the same model in the same job."""
 
     enabled: bool | None = None
     path: str | None = None
-    reference: str | None = None
+    reference: str | Source | None = None
     drift_threshold: float = 0.2
     fail_on_drift: bool = False
+
+    @property
+    def reference_report(self) -> str | None:
+        """The location of an earlier report.json given as the reference, if one is."""
+        return self.reference if isinstance(self.reference, str) else None
+
+    @property
+    def reference_data(self) -> Source | None:
+        """The files or table given as the reference, if they are."""
+        return None if isinstance(self.reference, str) else self.reference
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,11 @@ def expand_sized(storage: Any, uri: str) -> list[tuple[GcsPath, int]]:
     return _listed(storage, GcsPath(path.bucket, folder), direct_only=True)
 
 
+def exists(storage: Any, path: GcsPath) -> bool:
+    """True when the object ``path`` exists."""
+    return bool(storage.bucket(path.bucket).blob(path.name).exists())
+
+
 def exists_prefix(storage: Any, path: GcsPath) -> bool:
     """True when any object lies at or under ``path`` (taken as a folder)."""
     prefix = path.name.rstrip("/") + "/" if path.name else ""

@@ -65,3 +65,44 @@ def test_bigquery_needs_a_path_for_a_report() -> None:
         parse_spec_text(BIGQUERY + "report: {enabled: true}")
     with pytest.raises(UserError, match=r"^report.reference: no report is written"):
         parse_spec_text(BIGQUERY + "report: {reference: r.json}")
+
+
+def test_reference_data_is_a_source_of_the_same_schema() -> None:
+    files = parse_spec_text(
+        FILES + "report: {reference: {gcsSource: {format: CSV, uri: gs://b/t/*.csv,"
+        " options: {header: 'true'}}}, failOnDrift: true}"
+    )
+    data = files.report.reference_data
+    assert data is not None and data.uris == ["gs://b/t/*.csv"] and data.features == []
+    assert files.report.reference_report is None and files.report.fail_on_drift
+    table = parse_spec_text(FILES + "report: {reference: {bigquery_source: {table: p.d.t}}}")
+    assert table.report.reference_data.table == "p.d.t"  # type: ignore[union-attr]
+    earlier = parse_spec_text(FILES + "report: {reference: r.json}")
+    assert earlier.report.reference_report == "r.json" and earlier.report.reference_data is None
+
+
+@pytest.mark.parametrize(
+    ("reference", "message"),
+    [
+        (
+            "{gcsSource: {format: PARQUET, uri: /a}, bigquerySource: {table: p.d.t}}",
+            "report.reference: give exactly one of gcsSource (files) or bigquerySource (a table)",
+        ),
+        ("{}", "report.reference: give exactly one of gcsSource"),
+        ("{table: p.d.t}", "report.reference.table: unknown field 'table'."),
+        ("{gcsSource: {format: PARQUET}}", "report.reference.gcsSource.uri: required field"),
+        ("{gcsSource: {uri: /a}}", "report.reference.gcsSource.format: required field"),
+        (
+            "{gcsSource: {format: CSV, uri: /a, options: {bogus: 1}}}",
+            "report.reference.gcsSource.options.bogus: not an option of the CSV reader",
+        ),
+        (
+            "{bigquerySource: {table: p.d.t, options: {viewsEnabled: maybe}}}",
+            "report.reference.bigquerySource.options.viewsEnabled: expected true or false",
+        ),
+    ],
+)
+def test_bad_reference_data(reference: str, message: str) -> None:
+    with pytest.raises(UserError) as raised:
+        parse_spec_text(FILES + f"report: {{reference: {reference}}}")
+    assert str(raised.value).startswith(message), str(raised.value)
