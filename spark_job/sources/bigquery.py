@@ -247,9 +247,7 @@ class BigQueryTableSource(SourceReader):
         per stream (BigQuery sizes the batches), when ``frame`` is what :meth:`read`
         returned (nothing cast for the model) and the session has streams."""
         if frame is not self._read or self.session is None or not self.session.streams:
-            return None
-        if not self._schema_json:
-            return None
+            return None  # a session with streams always has its schema (_schema_json)
         read = StreamTaskRead(self.session, self._schema_json)
         log.info("%s: %d read stream(s) read by the scoring tasks", FIELD, read.tasks)
         return TaskInput(read.tasks, read)
