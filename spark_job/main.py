@@ -209,7 +209,12 @@ def _run(args: argparse.Namespace) -> int:
         from spark_job.run.session import build_session
 
         meter.begin("session")
-        spark = build_session(args.job_name, local=args.local, master=args.master)
+        from spark_job.scoring.model_libraries import preload_modules
+
+        spark = build_session(
+            args.job_name, local=args.local, master=args.master,
+            preload=preload_modules(plan.model_dir),
+        )  # fmt: skip
         reroute_jvm_logs()
         lifecycle.forward_jvm_sigterm(spark)
         lifecycle.on_terminate(spark.sparkContext.cancelAllJobs)

@@ -13,8 +13,8 @@ import pandas as pd
 
 from spark_job.scoring.model import ship_model
 from spark_job.scoring.model_libraries import BASE_MODULES, preload_modules
+from spark_job.scoring.preload import preload
 from spark_job.scoring.warmup import WorkerWarmup, worker_environment
-from spark_job.scoring.worker_daemon import preload
 from tests.models import save_probe_model
 
 
@@ -33,7 +33,8 @@ def test_workers_fork_from_a_daemon_that_imported_the_modules(spark: Any) -> Non
             _worker_facts, "parent string, colorsys boolean"
         )
     rows = frame.collect()
-    assert {r.parent.split()[2] for r in rows} == {"spark_job.scoring.worker_daemon"}
+    # the daemon was forked from the zygote, which imported the base modules at start
+    assert {r.parent.split()[2] for r in rows} == {"spark_job.scoring.zygote"}
     assert all(r.colorsys for r in rows)
 
 

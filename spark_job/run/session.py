@@ -13,11 +13,14 @@ import logging
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from spark_job.run import jvm_archive
+from spark_job.scoring import zygote
+from spark_job.scoring.model_libraries import BASE_MODULES
 from spark_job.spec.secrets import SPARK_REDACTION_REGEX
 
 BASE_CONF: dict[str, str] = {
@@ -33,13 +36,14 @@ BASE_CONF: dict[str, str] = {
     "spark.redaction.regex": SPARK_REDACTION_REGEX,
 }
 
+DAEMON_MODULE = "spark.python.daemon.module"
 LOCAL_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.driver.memory": "2g",
     # Workers forked from a daemon that has imported the model's libraries: see worker_daemon.
     # Local mode only by default: executors elsewhere need spark_job installed to run it.
-    "spark.python.daemon.module": "spark_job.scoring.worker_daemon",
+    DAEMON_MODULE: "spark_job.scoring.worker_daemon",
 }
 
 
@@ -160,17 +164,30 @@ def use_this_interpreter() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
+def start_zygote(settings: dict[str, str], modules: Sequence[str]) -> None:
+    """Start the process that imports ``modules`` while the JVM starts and forks the Python
+    worker daemon from them (:mod:`spark_job.scoring.zygote`), when the session's daemon is
+    spark_job's; ``SPARK_JOB_ZYGOTE=off`` turns it off."""
+    if settings.get(DAEMON_MODULE) != LOCAL_CONF[DAEMON_MODULE]:
+        return
+    if os.environ.get(zygote.ZYGOTE_ENV) == "off":
+        return
+    settings[f"spark.executorEnv.{zygote.ZYGOTE_ENV}"] = zygote.start(modules)
+
+
 def build_session(
     app_name: str,
     local: bool = False,
     master: str | None = None,
     conf: dict[str, str] | None = None,
+    preload: Sequence[str] = BASE_MODULES,
 ) -> SparkSession:
     """Return the job's SparkSession.
 
     With ``local`` the session runs in ``local[*,F]`` (see :func:`local_master`; ``master``,
-    when given, as it is) and its workers use this interpreter; otherwise the master and
-    resources come from spark-submit (or ``master``).
+    when given, as it is) and its workers use this interpreter, forked from a process that
+    imports ``preload`` while the JVM starts; otherwise the master and resources come from
+    spark-submit (or ``master``).
     """
     use_this_interpreter()
     builder = SparkSession.builder.appName(app_name)
@@ -185,10 +202,15 @@ def build_session(
             # the ``bigquery`` and ``avro`` data sources.
             settings["spark.driver.extraClassPath"] = os.pathsep.join(str(jar) for jar in jars)
             log.info("local mode: adding %s", ", ".join(jar.name for jar in jars))
+            archive = jvm_archive.java_options(jars)
+            if archive:  # Spark's classes mapped from the archive ``make setup`` recorded
+                settings[jvm_archive.JAVA_OPTIONS] = archive
     elif master:
         builder = builder.master(master)
     settings.update(emulator_conf())
     settings.update(conf or {})
+    if local:
+        start_zygote(settings, preload)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()

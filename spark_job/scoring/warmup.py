@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_job.scoring.model import load_shipped_model
-from spark_job.scoring.worker_daemon import PRELOAD_ENV
+from spark_job.scoring.preload import PRELOAD_ENV
 
 log = logging.getLogger(__name__)
 

@@ -10,31 +10,27 @@ The modules come from ``SPARK_JOB_PRELOAD`` (comma-separated), which the driver 
 Python function's environment (``SparkContext.environment``) once it knows the model's flavor;
 Spark keys daemons by that environment, so the job's UDF gets a daemon of its own. A module
 that fails to import is skipped: the worker then imports it itself, as Spark's would.
+
+In local mode the driver has usually started a zygote that imported them while the JVM
+started (:mod:`spark_job.scoring.zygote`): this process then only hands its pipes over to it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import sys
 
-PRELOAD_ENV = "SPARK_JOB_PRELOAD"
+from spark_job.scoring.preload import PRELOAD_ENV, preload
+from spark_job.scoring.zygote import ZYGOTE_ENV, hand_over
 
-
-def preload(names: str) -> list[str]:
-    """Import each module named in ``names``; return those that failed."""
-    failed = []
-    for name in filter(None, (n.strip() for n in names.split(","))):
-        try:
-            importlib.import_module(name)
-        except Exception as error:  # the worker will import it, and report a real failure
-            failed.append(name)
-            print(f"spark_job daemon: cannot preload {name}: {error}", file=sys.stderr)
-    return failed
+__all__ = ["PRELOAD_ENV", "main", "preload"]
 
 
 def main() -> None:
+    zygote = os.environ.get(ZYGOTE_ENV)
+    if zygote and hand_over(zygote):
+        return
     # The daemon tells the JVM its port on stdout: nothing imported may print there.
     with contextlib.redirect_stdout(sys.stderr):
         preload(os.environ.get(PRELOAD_ENV, ""))
