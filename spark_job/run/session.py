@@ -204,7 +204,8 @@ def build_session(
             log.info("local mode: adding %s", ", ".join(jar.name for jar in jars))
             archive = jvm_archive.java_options(jars)
             if archive:  # Spark's classes mapped from the archive ``make setup`` recorded
-                settings[jvm_archive.JAVA_OPTIONS] = archive
+                defaults = _defaults_file(os.environ, jvm_archive.JAVA_OPTIONS)  # kept
+                settings[jvm_archive.JAVA_OPTIONS] = f"{defaults or ''} {archive}".strip()
     elif master:
         builder = builder.master(master)
     settings.update(emulator_conf())
