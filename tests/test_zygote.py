@@ -88,3 +88,22 @@ def test_no_zygote_means_the_launcher_is_the_daemon(tmp_path: Path) -> None:
     launcher.stdin.close()
     launcher.wait(timeout=30)
     assert not zygote.hand_over(str(tmp_path / "no-such-socket"))
+
+
+def test_a_launcher_of_another_virtual_environment_runs_the_daemon_itself(
+    zygote_socket: str, tmp_path: Path
+) -> None:
+    """Same interpreter binary, another environment (its own packages): no fork from ours."""
+    other = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(other)], check=True)
+    packages = os.pathsep.join(entry for entry in sys.path if entry)
+    env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": packages}
+    env[zygote.ZYGOTE_ENV] = zygote_socket
+    launcher = subprocess.Popen(
+        [str(other / "bin" / "python"), *LAUNCHER[1:]],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert _listener(_daemon_port(launcher)).pid == launcher.pid
+    assert launcher.stdin is not None
+    launcher.stdin.close()
+    launcher.wait(timeout=30)

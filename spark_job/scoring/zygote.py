@@ -90,6 +90,7 @@ def hand_over(path: str) -> bool:
         "cwd": os.getcwd(),
         "path": sys.path,
         "executable": os.path.realpath(sys.executable),
+        "prefix": sys.prefix,  # two virtual environments may share one interpreter
     }).encode()  # fmt: skip
     try:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,6 +147,8 @@ def _refusal(request: dict[str, object], fds: list[int]) -> str | None:
         return "bad-request"
     if request.get("executable") != os.path.realpath(sys.executable):
         return "other-interpreter"
+    if request.get("prefix") != sys.prefix:
+        return "other-environment"
     if environment.get(HASH_SEED_ENV, "0") != os.environ.get(HASH_SEED_ENV, "0"):
         return "other-hash-seed"
     if not os.path.isdir(str(request.get("cwd"))) or not isinstance(request.get("path"), list):
@@ -192,6 +195,8 @@ def _serve_one(listener: socket.socket) -> None:
             return
         extra = str(request["env"].get(PRELOAD_ENV, ""))  # type: ignore[union-attr]
         _preload(extra.split(","))
+        if _hung_up(connection):  # it gave up waiting and runs the daemon itself
+            return
         pid = os.fork()
         if pid == 0:
             _run_daemon(request, fds, listener)
@@ -203,6 +208,13 @@ def _serve_one(listener: socket.socket) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         connection.close()  # the child keeps its copy: the launcher waits on it
+
+
+def _hung_up(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
 
 
 def _reap() -> None:
