@@ -21,6 +21,7 @@ from pathlib import Path
 
 from spark_job.run.jvm_archive import ARCHIVE_ENV, JAVA_OPTIONS, QUIET, archive_path
 from spark_job.run.session import local_jars
+from spark_job.scoring.zygote import ZYGOTE_ENV
 
 RECORD_SECONDS = 900
 
@@ -61,7 +62,7 @@ def build(jars: list[Path]) -> str | None:
     for stale in path.parent.glob("spark-classes-*.jsa*"):
         stale.unlink()
     partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    environment = dict(os.environ, **{ARCHIVE_ENV: "off", "SPARK_JOB_ZYGOTE": "off"})
+    environment = dict(os.environ, **{ARCHIVE_ENV: "off", ZYGOTE_ENV: "off"})
     command = [sys.executable, "-m", "spark_job.dev.jvm_archive", "--record", str(partial)]
     try:
         done = subprocess.run(
