@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from spark_job.run.runner import JobResult, run_job
+from spark_job.run.runner import LOST_REPORT_NOTE, JobResult, run_job
 from spark_job.spec import parse_spec_text
 from tests.fault_cases import (
     ROWS,
@@ -177,6 +177,7 @@ def test_a_local_publish_killed_between_its_renames_is_completed_by_the_rerun(
     result = run_job(spark, spec, "faults", "kl1")
     assert result.status == "COMPLETED" and result.rows_written == ROWS
     assert "completed the interrupted publish" in result.summary()
+    assert result.summary().endswith(LOST_REPORT_NOTE)  # the report was on (a file sink)
     check_outcome(case, "driver killed between local renames, rerun", 1, expect="complete")
     if save_mode == "APPEND":
         assert (case.local_output / "_README").read_text() == "predictions\n"
@@ -424,8 +425,11 @@ def test_the_driver_killed_while_publishing_and_rerun_completes(
     assert summary["outcome"] == "COMPLETED" and summary["rows_written"] == ROWS
     expected = "completed the interrupted publish" if kind == "gcs" else "already holds"
     assert expected in summary["summary"]
-    if kind == "gcs":
+    if kind == "gcs":  # a file sink writes a report by default; a BigQuery sink does not
+        assert summary["summary"].endswith(LOST_REPORT_NOTE)
         assert not gcs.exists(gcs.client(), lock)
+    else:
+        assert "report" not in summary["summary"]
     check_outcome(case, "driver SIGKILL while publishing, rerun", 1, expect="complete")
 
 

@@ -51,6 +51,14 @@ def _results_folder(spec: JobSpec) -> str | None:
     return uri if gcs.is_gcs(uri) else str(Path(local_path(uri)).absolute())
 
 
+def report_wanted(spec: JobSpec) -> bool:
+    """Whether ``spec`` asks for a job report (and it has a place), without checking that
+    place: for a run that ends without writing one, to say so."""
+    return spec.report_enabled and (
+        ReportPlace.choose(spec.report.path, _results_folder(spec)) is not None
+    )
+
+
 @dataclass(frozen=True)
 class ReportPlan:
     place: ReportPlace

@@ -12,7 +12,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from spark_job.report.document import RunFacts
-from spark_job.report.job_report import ReportOutcome, ReportPlan
+from spark_job.report.job_report import ReportOutcome, ReportPlan, report_wanted
 from spark_job.run.input_guard import refuse_output_over_input
 from spark_job.run.lifecycle import checkpoint, wait_for_tasks_to_end
 from spark_job.run.model_input import fit_to_signature, predictions_of
@@ -35,6 +35,11 @@ from spark_job.sources.base import SourceReader
 from spark_job.spec import ErrorMode, JobSpec
 
 log = logging.getLogger(__name__)
+#: The summary's report part for a run whose earlier attempt was killed while publishing: the
+#: statistics were gathered by that attempt's tasks, into its driver.
+LOST_REPORT_NOTE = (
+    "; report: not written (its statistics died with the attempt killed while publishing)"
+)
 
 
 @dataclass
@@ -139,6 +144,7 @@ def run_job(
             status="COMPLETED", destination=sink.destination, rows_read=rows + decision.failed,
             rows_predicted=rows, rows_failed=decision.failed, rows_written=rows,
             seconds=time.monotonic() - started, resume_note=decision.note,
+            report_note=LOST_REPORT_NOTE if report_wanted(spec) else "",
         )  # fmt: skip
     inputs = [*source.input_places(), *reference_places(spec)]
     report_plan = ReportPlan.for_spec(spec, inputs)  # its reference report read
