@@ -51,12 +51,17 @@ def _results_folder(spec: JobSpec) -> str | None:
     return uri if gcs.is_gcs(uri) else str(Path(local_path(uri)).absolute())
 
 
+def _report_place(spec: JobSpec) -> ReportPlace | None:
+    """Where ``spec``'s job report goes, unchecked; None when it writes none."""
+    if not spec.report_enabled:
+        return None
+    return ReportPlace.choose(spec.report.path, _results_folder(spec))
+
+
 def report_wanted(spec: JobSpec) -> bool:
-    """Whether ``spec`` asks for a job report (and it has a place), without checking that
-    place: for a run that ends without writing one, to say so."""
-    return spec.report_enabled and (
-        ReportPlace.choose(spec.report.path, _results_folder(spec)) is not None
-    )
+    """Whether ``spec`` asks for a job report, without checking its place: for a run that
+    ends without writing one, to say so."""
+    return _report_place(spec) is not None
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,7 @@ class ReportPlan:
         when its place cannot be written, is or lies inside one of the ``inputs`` (the
         source's and the reference data's), or its reference report cannot be read. Reference
         data is scored later and given by :meth:`with_reference`."""
-        if not spec.report_enabled:
-            return None
-        place = ReportPlace.choose(spec.report.path, _results_folder(spec))
+        place = _report_place(spec)
         if place is None:
             return None
         if spec.report.path is not None:  # beside the results, the sink checked the place
