@@ -16,13 +16,13 @@ Under RECORD_AND_CONTINUE the failed instances' error records are staged as JSON
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from google.api_core import exceptions
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
+from spark_job.bigquery.api_errors import service_reason
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import CONNECTOR, choose_engine, connector_options
 from spark_job.bigquery.errors_table import ErrorsTable, errors_table_id, records_schema
@@ -145,7 +145,7 @@ class BigQueryTableSink(Sink):
         except exceptions.Forbidden as error:
             raise UserError(
                 f"{FIELD}.table: permission denied on dataset {self.table.dataset_id}:"
-                f" {_reason(error)}"
+                f" {service_reason(error)}"
             ) from None
         return dataset.location
 
@@ -176,7 +176,8 @@ class BigQueryTableSink(Sink):
             raise UserError(f"{FIELD}.staging_bucket: bucket '{self.bucket}' not found.") from None
         except exceptions.Forbidden as error:
             raise UserError(
-                f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}': {_reason(error)}"
+                f"{FIELD}.staging_bucket: cannot write to bucket '{self.bucket}':"
+                f" {service_reason(error)}"
             ) from None
 
     def connect(self, spark: SparkSession) -> Finished | None:
@@ -311,7 +312,7 @@ class BigQueryTableSink(Sink):
             user_error = isinstance(error, exceptions.BadRequest | exceptions.Forbidden)
             if user_error and not rate_limited(error):
                 raise UserError(
-                    f"{FIELD}.table: loading into {self.table} failed: {_reason(error)}"
+                    f"{FIELD}.table: loading into {self.table} failed: {service_reason(error)}"
                 ) from None
             raise
 
@@ -370,16 +371,6 @@ class BigQueryTableSink(Sink):
             gcs.delete_prefix(gcs.client(self.emulator), self.staging)
         except exceptions.GoogleAPICallError as error:  # cleaning must not hide the real error
             log.warning("could not delete staging %s: %s", self.staging.uri, error)
-
-
-def _reason(error: exceptions.GoogleAPICallError) -> str:
-    """The service's own message, without the request line the client puts first (an upload's
-    error text also holds the response body: its message is taken from there)."""
-    text = str(error.message)
-    match = re.search(r'"message":\s*"((?:[^"\\]|\\.)*)"', text)
-    if match:
-        return match.group(1)
-    return re.sub(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ", "", text)
 
 
 def open_bigquery_sink(spec: BigQuerySink, job_name: str, run_id: str) -> Sink:

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from google.api_core import exceptions
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
+from spark_job.bigquery.api_errors import service_reason
 from spark_job.bigquery.clients import bigquery_client, default_project
 from spark_job.bigquery.engine import (
     CONNECTOR,
@@ -51,19 +51,16 @@ FIELD = "bigquerySource"
 log = logging.getLogger(__name__)
 
 
-def _reason(error: exceptions.GoogleAPICallError) -> str:
-    """BigQuery's own words, without the request line the REST client puts before them."""
-    return re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", str(error.message))
-
-
 def table_access_error(error: Exception, table: TableId) -> UserError | None:
     """A user error for what BigQuery says about a table the user named, else None."""
     if isinstance(error, exceptions.NotFound):
         return UserError(f"{FIELD}.table: table or view {table} not found.")
     if isinstance(error, exceptions.Forbidden):
-        return UserError(f"{FIELD}.table: permission denied reading {table}: {_reason(error)}")
+        reason = service_reason(error)
+        return UserError(f"{FIELD}.table: permission denied reading {table}: {reason}")
     if isinstance(error, exceptions.BadRequest):  # e.g. a filter BigQuery cannot parse
-        return UserError(f"{FIELD}: BigQuery rejected the read of {table}: {_reason(error)}")
+        reason = service_reason(error)
+        return UserError(f"{FIELD}: BigQuery rejected the read of {table}: {reason}")
     return None
 
 
