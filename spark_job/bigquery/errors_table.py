@@ -17,6 +17,7 @@ from typing import Any
 from google.api_core import exceptions
 from pyspark.sql.types import StructType
 
+from spark_job.bigquery.api_errors import service_reason
 from spark_job.bigquery.load import (
     LoadRequest,
     create_table,
@@ -130,6 +131,6 @@ class ErrorsTable:
             if user_error and not rate_limited(error):
                 raise UserError(
                     f"{self.field}: loading the error records into {self.table} failed (the"
-                    f" results are loaded): {error.message}"
+                    f" results are loaded): {service_reason(error)}"
                 ) from None
             raise
