@@ -1,7 +1,15 @@
 PYTHON ?= python3.11
-VENV := .venv
+#: The Spark line to set up and run: 4.1 (default) or 3.5 (spark_job/spark_lines.py lists them).
+SPARK ?= 4.1
+LINES := spark_job/spark_lines.py
+VENV := $(shell python3 $(LINES) venv $(SPARK))
+ifeq ($(VENV),)
+$(error SPARK=$(SPARK): not a supported Spark line (see spark_job/spark_lines.py))
+endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+#: The second line's environment, which `make test` also sets up and runs its lane on.
+OTHER_LINE := 3.5
 #: Tests without Spark, run first by `make test`.
 FAST_TESTS := tests/unit tests/test_layout.py tests/test_spec.py tests/test_spec_options.py \
 	tests/test_versions.py tests/test_resume_markers.py tests/test_zygote.py
@@ -10,11 +18,11 @@ FAST_TESTS := tests/unit tests/test_layout.py tests/test_spec.py tests/test_spec
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml conf/jars.txt spark_job/dev/jvm_archive.py
+$(STAMP): pyproject.toml $(LINES) spark_job/dev/jvm_archive.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	$(PY) -m spark_job.dev.jars
+	$(PY) -m pip install --quiet -e '.[test]' "pyspark==$$(python3 $(LINES) pin $(SPARK))"
+	$(PY) -m spark_job.dev.jars --line $(SPARK)
 	$(PY) -m spark_job.dev.jvm_archive
 	@touch $(STAMP)
 
@@ -24,9 +32,17 @@ run: setup
 run-files: setup
 	$(PY) -m examples.files_job
 
+#: Tests of the real spark-bigquery connector: the 3.5 lane only (its connector is served here).
+CONNECTOR_TESTS := tests/connector
+OTHER_PY := $(shell python3 $(LINES) venv $(OTHER_LINE))/bin/python
+
+#: The whole suite on the default line, then the 3.5 lane: the connector tests and a smoke of
+#: every feature (tests marked spark35) in .venv-3.5, which it sets up first.
 test: setup
 	$(PY) -m pytest -q $(FAST_TESTS)
-	$(PY) -m pytest -q --durations=15 tests $(addprefix --ignore=,$(FAST_TESTS))
+	$(PY) -m pytest -q --durations=15 tests $(addprefix --ignore=,$(FAST_TESTS) $(CONNECTOR_TESTS))
+	$(MAKE) --no-print-directory setup SPARK=$(OTHER_LINE)
+	$(OTHER_PY) -m pytest -q --durations=15 -m spark35 tests
 
 lint: setup
 	$(PY) -m ruff check spark_job tests benchmarks examples
@@ -36,4 +52,4 @@ bench: setup
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) build jars *.egg-info .pytest_cache
+	rm -rf .venv .venv-* build jars jars-* *.egg-info .pytest_cache

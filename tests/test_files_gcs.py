@@ -519,7 +519,7 @@ def test_reader_options_are_checked(spark, bucket: str, sum_model: Path, tmp_pat
 
 
 def test_files_are_spread_over_partitions_by_size() -> None:
-    from spark_job.sources.file_datasource import group_files
+    from spark_job.sources.file_groups import group_files
     from spark_job.storage.input_files import InputFile
 
     files = [InputFile(f"f{i}", size) for i, size in enumerate([100, 10, 10, 10, 70, 5])]

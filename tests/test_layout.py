@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "spark_job"
 #: (``dev`` is development tooling: nothing in the job imports it).
 ROOMS = [
     "dev", "__main__", "main", "deploy", "run", "sinks", "sources", "bigquery", "scoring",
-    "report", "storage", "formats", "spec", "errors",
+    "report", "storage", "formats", "spec", "errors", "spark_lines",
 ]  # fmt: skip
 MAX_TOP_MODULES = 6
 MAX_LINES = 420

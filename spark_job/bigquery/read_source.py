@@ -1,12 +1,9 @@
-"""A Spark Python Data Source over one BigQuery Storage Read session.
+"""Reading one BigQuery Storage Read session in Python tasks.
 
 The driver creates the read session (see :mod:`spark_job.sources.bigquery`) and hands its
-streams to this source as options; Spark makes one partition per stream and each executor
-reads its stream and yields Arrow record batches — no per-row Python objects for ARROW.
-
-    spark.dataSource.register(BigQueryStorageDataSource)
-    spark.read.format("spark_job_bigquery").option("session", handle.to_json()) \
-        .option("schema", schema.json()).load()
+streams to the tasks in a :class:`StreamTaskRead`; task ``k`` (Spark's ``mapInArrow`` over
+``spark.range(streams)``, a form both Spark lines have) reads stream ``k`` and yields Arrow
+record batches — no per-row Python objects for ARROW.
 """
 
 from __future__ import annotations
@@ -20,10 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 from pyspark.sql.types import StructType
-
-FORMAT_NAME = "spark_job_bigquery"
 
 
 @dataclass(frozen=True)
@@ -42,14 +36,6 @@ class SessionHandle:
     @classmethod
     def from_json(cls, text: str) -> SessionHandle:
         return cls(**json.loads(text))
-
-
-class StreamPartition(InputPartition):
-    """One read stream of the session: one Spark partition."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.stream = stream
 
 
 def target_arrow_schema(schema: StructType) -> pa.Schema:
@@ -208,31 +194,3 @@ class StreamTaskRead:
         for batch in batches:
             for number in batch.column(0).to_pylist():
                 yield from stream_batches(self.handle, self.handle.streams[number], target)
-
-
-# ---------------------------------------------------------------------------- the source
-class BigQueryStorageReader(DataSourceReader):
-    def __init__(self, handle: SessionHandle, schema: StructType) -> None:
-        self.handle = handle
-        self.schema = schema
-
-    def partitions(self) -> list[InputPartition]:
-        return [StreamPartition(stream) for stream in self.handle.streams]
-
-    def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:  # type: ignore[override]
-        assert isinstance(partition, StreamPartition)
-        yield from stream_batches(self.handle, partition.stream, target_arrow_schema(self.schema))
-
-
-class BigQueryStorageDataSource(DataSource):
-    """Options: ``session`` (a :class:`SessionHandle` as JSON), ``schema`` (Spark schema JSON)."""
-
-    @classmethod
-    def name(cls) -> str:
-        return FORMAT_NAME
-
-    def schema(self) -> StructType:
-        return StructType.fromJson(json.loads(self.options["schema"]))
-
-    def reader(self, schema: StructType) -> DataSourceReader:
-        return BigQueryStorageReader(SessionHandle.from_json(self.options["session"]), schema)

@@ -29,13 +29,15 @@ import yaml
 
 from spark_job.deploy.manifest_schema import DNS_1035_LABEL, check_spark_application
 from spark_job.errors import UserError
+from spark_job.spark_lines import DEFAULT_LINE, LINES
 from spark_job.run.run_id import ENV_VAR as RUN_ID_ENV
 from spark_job.spec import JobSpec, parse_spec_text
 from spark_job.spec.quantity import spark_cores, spark_memory
 from spark_job.spec.secrets import SPARK_REDACTION_REGEX, find_secrets, is_reference
 
-#: Must match the image's ``FROM spark:<version>-…`` (docker/Dockerfile; a test checks it).
-SPARK_VERSION = "4.1.1"
+#: The ``sparkVersion`` of the default Spark line (an image built with ``SPARK_LINE=3.5``:
+#: ``--spark-line 3.5``).
+SPARK_VERSION = LINES[DEFAULT_LINE].pyspark
 IMAGE_HOME = "/opt/spark_job"
 IMAGE_CONF_DIR = f"{IMAGE_HOME}/conf"
 MAIN_FILE = f"local://{IMAGE_HOME}/spark_job/main.py"
@@ -123,6 +125,7 @@ def build_manifest(
     app_name: str | None = None,
     retries: int = 3,
     status_path: str | None = None,
+    spark_line: str = DEFAULT_LINE,
 ) -> list[dict[str, Any]]:
     """The ConfigMap and the SparkApplication, as Python objects."""
     name = app_name or application_name(job_name)
@@ -171,7 +174,7 @@ def build_manifest(
             "type": "Python",
             "pythonVersion": "3",
             "mode": "cluster",
-            "sparkVersion": SPARK_VERSION,
+            "sparkVersion": LINES[spark_line].pyspark,
             "image": image,
             "imagePullPolicy": "IfNotPresent",
             "mainApplicationFile": MAIN_FILE,
@@ -231,6 +234,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--spec-path", required=True, help="the job spec YAML")
     parser.add_argument("--image", required=True, help="the job image (built from docker/)")
+    parser.add_argument(
+        "--spark-line",
+        choices=sorted(LINES),
+        default=DEFAULT_LINE,
+        help=f"the image's Spark line (its SPARK_LINE build argument; default {DEFAULT_LINE})",
+    )
     parser.add_argument("--job-name", help="default: the spec's name")
     parser.add_argument("--namespace", default="default")
     parser.add_argument(
@@ -273,6 +282,7 @@ def main(argv: list[str]) -> int:
         app_name=args.app_name,
         retries=args.retries,
         status_path=args.status_path,
+        spark_line=args.spark_line,
     )
     text = to_yaml(documents)
     if args.output:

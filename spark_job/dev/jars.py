@@ -1,6 +1,9 @@
-"""Fetch the JVM jars of ``conf/jars.txt`` into ``jars/`` (development tooling: ``make setup``).
+"""Fetch the JVM jars of a Spark line into its folder (development tooling: ``make setup``).
 
-    python -m spark_job.dev.jars [--lock conf/jars.txt] [--into jars]
+    python -m spark_job.dev.jars [--line 4.1|3.5] [--into DIR]
+
+The jars of each line are listed in :mod:`spark_job.spark_lines`; they go to the line's folder
+of the checkout (``jars/`` for the default line, ``jars-3.5/`` for 3.5) unless ``--into``.
 
 Each jar comes from Maven Central through ``mvn dependency:copy`` with strict checksums (``-C``:
 a jar whose SHA-1 differs from the one the repository publishes is refused). A jar already in the
@@ -18,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_job.spark_lines import DEFAULT_LINE, LINES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-LOCK_FILE = REPO_ROOT / "conf" / "jars.txt"
-JARS_DIR = REPO_ROOT / "jars"
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,9 @@ class Artifact:
         return f"{self.artifact}-{self.version}{suffix}.jar"
 
 
-def read_lock(path: Path = LOCK_FILE) -> list[Artifact]:
-    """The artifacts listed in ``path`` (comments and blank lines skipped)."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
-    return [Artifact.parse(line) for line in lines if line]
+def line_artifacts(line: str = DEFAULT_LINE) -> list[Artifact]:
+    """The jars of the Spark ``line``."""
+    return [Artifact.parse(coordinate) for coordinate in LINES[line].jars]
 
 
 def fetch(artifact: Artifact, into: Path) -> str | None:
@@ -81,13 +83,14 @@ def fetch(artifact: Artifact, into: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spark_job.dev.jars", description=__doc__)
-    parser.add_argument("--lock", type=Path, default=LOCK_FILE)
-    parser.add_argument("--into", type=Path, default=JARS_DIR)
+    parser.add_argument("--line", choices=sorted(LINES), default=DEFAULT_LINE)
+    parser.add_argument("--into", type=Path, help="default: the line's folder of the checkout")
     args = parser.parse_args(argv)
-    args.into.mkdir(parents=True, exist_ok=True)
+    into = args.into or REPO_ROOT / LINES[args.line].jars_dir
+    into.mkdir(parents=True, exist_ok=True)
     missing = []
-    for artifact in read_lock(args.lock):
-        reason = fetch(artifact, args.into)
+    for artifact in line_artifacts(args.line):
+        reason = fetch(artifact, into)
         if reason:
             missing.append(f"{artifact.coordinate} ({reason})")
     if missing:

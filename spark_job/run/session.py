@@ -1,7 +1,8 @@
 """Building the SparkSession: local mode for laptops and CI, or whatever spark-submit chose.
 
-In local mode the session also gets the jars that ``make setup`` fetched (``conf/jars.txt``:
-the spark-bigquery connector, the GCS connector, spark-avro), so that ``engine: auto`` and gs://
+In local mode the session also gets the jars that ``make setup`` fetched for the running Spark
+line (:mod:`spark_job.spark_lines`: the spark-bigquery connector, the GCS connector,
+spark-avro), so that ``engine: auto`` and gs://
 paths behave as in the cluster image. Emulators named by the variables Google's clients honour
 (``STORAGE_EMULATOR_HOST``, ``BIGQUERY_EMULATOR_HOST``; see ``spark_job/dev/emulators.py``) are
 handed to the JVM connectors too, in any mode.
@@ -21,6 +22,7 @@ from pyspark.sql import SparkSession
 from spark_job.run import jvm_archive
 from spark_job.scoring import zygote
 from spark_job.scoring.model_libraries import BASE_MODULES
+from spark_job.spark_lines import running_line
 from spark_job.spec.secrets import SPARK_REDACTION_REGEX
 
 BASE_CONF: dict[str, str] = {
@@ -49,15 +51,16 @@ LOCAL_CONF: dict[str, str] = {
 
 log = logging.getLogger(__name__)
 
-#: Where ``make setup`` puts the jars of ``conf/jars.txt`` in a source checkout.
-CHECKOUT_JARS_DIR = Path(__file__).resolve().parents[2] / "jars"
+#: The source checkout, where ``make setup`` puts each Spark line's jars (``jars_dir``).
+CHECKOUT = Path(__file__).resolve().parents[2]
 #: A dummy OAuth token for emulators: with it the connector asks Google for none.
 EMULATOR_ACCESS_TOKEN = "emulator-token"
 
 
 def local_jars(environ: Mapping[str, str] = os.environ) -> list[Path]:
-    """The jars to add in local mode: ``$SPARK_JOB_JARS_DIR/*.jar``, else the checkout's."""
-    directory = Path(environ.get("SPARK_JOB_JARS_DIR") or CHECKOUT_JARS_DIR)
+    """The jars to add in local mode: ``$SPARK_JOB_JARS_DIR/*.jar``, else those of the
+    checkout's folder for the running pyspark's line."""
+    directory = Path(environ.get("SPARK_JOB_JARS_DIR") or CHECKOUT / running_line().jars_dir)
     return sorted(directory.glob("*.jar")) if directory.is_dir() else []
 
 

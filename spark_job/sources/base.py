@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import RowErrors
@@ -31,6 +32,10 @@ class TaskInput:
         """What the tasks map: ``tasks`` partitions of one row each, the partition number
         (planned in the JVM with no input to list or decode)."""
         return spark.range(0, self.tasks, 1, self.tasks)
+
+    def read_frame(self, spark: SparkSession, schema: StructType) -> DataFrame:
+        """The input itself, ``schema``'s columns: each task runs ``read`` on its number."""
+        return self.frame(spark).mapInArrow(self.read, schema)
 
 
 class SourceReader(ABC):

@@ -24,12 +24,7 @@ from spark_job.bigquery.engine import (
 )
 from spark_job.bigquery.read_options import ReadOptions, unused
 from spark_job.bigquery.read_session import create_read_session, session_handle
-from spark_job.bigquery.read_source import (
-    FORMAT_NAME,
-    BigQueryStorageDataSource,
-    SessionHandle,
-    StreamTaskRead,
-)
+from spark_job.bigquery.read_source import SessionHandle, StreamTaskRead
 from spark_job.bigquery.retry import TRANSIENT_RETRY
 from spark_job.bigquery.table_id import TableId, parse_table_id
 from spark_job.bigquery.types import spark_schema
@@ -184,14 +179,9 @@ class BigQueryTableSource(SourceReader):
         )  # fmt: skip
         if not handle.streams:  # an empty table or filter: BigQuery gives no stream
             return spark.createDataFrame([], schema)
-        spark.dataSource.register(BigQueryStorageDataSource)
         self._schema_json = schema.json()
-        return (
-            spark.read.format(FORMAT_NAME)
-            .option("session", handle.to_json())
-            .option("schema", schema.json())
-            .load()
-        )
+        streams = TaskInput(len(handle.streams), StreamTaskRead(handle, self._schema_json))
+        return streams.read_frame(spark, schema)
 
     # ---------------------------------------------------------------- interface
     def check_options(self) -> None:

@@ -5,9 +5,10 @@ Two readers:
 - **Spark's own readers** (``spark.read.parquet``...) for local PARQUET — the fast path, as
   Parquet rows are typed and cannot be malformed — and, with ``options.reader: spark``, for
   local CSV/JSON or for gs:// when the gcs-connector jar is on the classpath;
-- **the Python reader** (a Spark Python Data Source, see ``file_datasource.py``) for everything
-  else: gs:// without the connector, AVRO, TFRECORD(_GZIP), and JSON/CSV, whose instances it
-  isolates one by one (a bad line is an error naming its file and line, not a failed job).
+- **the Python reader** (Python tasks over planned groups of files, see ``file_groups.py``)
+  for everything else: gs:// without the connector, AVRO, TFRECORD(_GZIP), and JSON/CSV, whose
+  instances it isolates one by one (a bad line is an error naming its file and line, not a
+  failed job).
 
 ``options`` are typed when the spec is loaded (``GcsSource.typed_options``; the schema, with
 each key's default, is ``PYTHON_READER_KEYS`` and ``CSV_KEYS`` of :mod:`spark_job.spec.options`):
@@ -27,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from spark_job.errors import UserError
 from spark_job.scoring.row_errors import ORIGIN_COLUMNS, RowErrors, TaskPolicy
 from spark_job.sources.base import SourceReader, TaskInput, select_columns
-from spark_job.sources.file_datasource import group_files, load
+from spark_job.sources.file_groups import group_files, load
 from spark_job.sources.file_reader import ReadPlan
 from spark_job.sources.parquet_fragments import (
     ParquetTaskRead,
@@ -212,7 +213,7 @@ class FileSource(SourceReader):
             self.field, len(files), len(self._task_read.groups),
         )  # fmt: skip
         tasks = TaskInput(len(self._task_read.groups), self._task_read)
-        return tasks.frame(spark).mapInArrow(self._task_read, self._task_read.spark_schema)
+        return tasks.read_frame(spark, self._task_read.spark_schema)
 
     def read(
         self, spark: SparkSession, errors: RowErrors | None = None, count_rows: bool = False
