@@ -70,6 +70,17 @@ def test_defaults_follow_the_seed() -> None:
     assert re.fullmatch(r"nightly-scoring-[0-9a-f]{8}", app["metadata"]["name"])
 
 
+def test_an_image_of_the_3_5_line_gets_its_spark_version(tmp_path: Path) -> None:
+    assert _application(spark_line="3.5")["spec"]["sparkVersion"] == "3.5.9"
+    spec_path = tmp_path / "job.yaml"
+    spec_path.write_text(SPEC)
+    out = tmp_path / "app.yaml"
+    argv = ["manifest", "--spec-path", str(spec_path), "--image", "img:1", "--output", str(out)]
+    assert main([*argv, "--spark-line", "3.5"]) == 0
+    app = list(yaml.safe_load_all(out.read_text()))[1]
+    assert app["spec"]["sparkVersion"] == "3.5.9"
+
+
 def test_the_spec_travels_in_a_config_map_mounted_on_the_driver() -> None:
     config_map, app = _documents()
     name = app["metadata"]["name"]

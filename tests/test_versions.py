@@ -77,7 +77,7 @@ def test_the_image_builds_each_line_from_its_base_image() -> None:
 
 
 def test_the_manifest_says_the_line_s_spark_version() -> None:
-    assert manifest.SPARK_VERSION == LINES[DEFAULT_LINE].pyspark
+    assert LINES[DEFAULT_LINE].pyspark == manifest.SPARK_VERSION
 
 
 @pytest.mark.parametrize("name", sorted(LINES))

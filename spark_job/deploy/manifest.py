@@ -29,8 +29,8 @@ import yaml
 
 from spark_job.deploy.manifest_schema import DNS_1035_LABEL, check_spark_application
 from spark_job.errors import UserError
-from spark_job.spark_lines import DEFAULT_LINE, LINES
 from spark_job.run.run_id import ENV_VAR as RUN_ID_ENV
+from spark_job.spark_lines import DEFAULT_LINE, LINES
 from spark_job.spec import JobSpec, parse_spec_text
 from spark_job.spec.quantity import spark_cores, spark_memory
 from spark_job.spec.secrets import SPARK_REDACTION_REGEX, find_secrets, is_reference
