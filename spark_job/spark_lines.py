@@ -70,8 +70,9 @@ LINES: dict[str, SparkLine] = {
         image="spark:3.5.9-scala2.12-java17-python3-ubuntu",
         jars=(
             "com.google.cloud.spark:spark-3.5-bigquery:0.42.1",
-            # Hadoop 3.3 (Spark 3.5's); the newest shaded 3.0.x the repository serves.
-            "com.google.cloud.bigdataoss:gcs-connector:3.0.13:jar:shaded",
+            # The hadoop3-2.2.x line: the 3.0.x connectors call Hadoop 3.3.5's openFile options,
+            # which Spark 3.5's Hadoop (3.3.4) lacks (NoClassDefFoundError reading JSON/CSV).
+            "com.google.cloud.bigdataoss:gcs-connector:hadoop3-2.2.28:jar:shaded",
             "org.apache.spark:spark-avro_2.12:3.5.9",
         ),
         python_data_sources=False,

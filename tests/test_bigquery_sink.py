@@ -155,6 +155,7 @@ def test_ignore_skips_an_existing_table(spark, sink_env) -> None:
     assert list((sink_env["root"] / "loads").iterdir()) == []
 
 
+@pytest.mark.spark35
 def test_overwrite_replaces_and_append_adds(spark, sink_env) -> None:
     _existing_table("exists_overwrite")
     _run(spark, _spec(sink_env, "exists_overwrite", "OVERWRITE"), run_id="o1")
@@ -518,6 +519,7 @@ def test_connector_engine_judges_row_errors_before_the_connector_writes(
     assert sorted(key for h in _handed(record) for key in h["keys"]) == ["a", "b", "d"]
 
 
+@pytest.mark.spark35
 def test_merlin_readme_sample_bigquery_to_bigquery_through_the_cli(sink_env, tmp_path) -> None:
     iris = f"{EMULATOR_PROJECT}.{DATASET}.table_iris"
     names = ("sepal_length", "sepal_width", "petal_length", "petal_width")

@@ -164,6 +164,7 @@ EXPECTED_TYPES = {
 
 
 @pytest.mark.parametrize("data_format", ["ARROW", "AVRO"])
+@pytest.mark.spark35
 def test_every_type_maps_like_the_connector(spark, bq_tables: str, data_format: str) -> None:
     source = _source(options={"readDataFormat": data_format})
     frame, rows = _rows(spark, source)
@@ -344,6 +345,7 @@ def test_view_needs_views_enabled(spark, bq_tables: str) -> None:
 
 
 @pytest.mark.parametrize("dataset", [None, SCRATCH])
+@pytest.mark.spark35
 def test_view_is_materialized_read_and_dropped(spark, bq_tables: str, dataset) -> None:
     options = {"viewsEnabled": "true", "filter": "f IS NOT NULL"}
     if dataset:
@@ -581,6 +583,7 @@ gcsSink: {{format: PARQUET, uri: {out}}}
     assert got["prediction"].tolist() == [2020, 1999]
 
 
+@pytest.mark.spark35
 def test_cli_bigquery_table_to_local_parquet(bq_tables: str, tmp_path: Path) -> None:
     model = save_probe_model(tmp_path / "model", "sum")
     out = tmp_path / "out"
@@ -611,6 +614,7 @@ gcsSink: {{format: PARQUET, uri: {out}, save_mode: OVERWRITE}}
     assert got["prediction"].tolist() == [2.5, 6.5]
 
 
+@pytest.mark.spark35
 def test_scoring_tasks_read_the_streams_themselves(spark, bq_tables, tmp_path, caplog) -> None:
     """The storage-api engine's streams are read inside the scoring tasks, one task per stream
     (no JVM rows between the stream and the model): every row scored once; a frame changed

@@ -61,6 +61,7 @@ gcsSink: {{format: PARQUET, uri: {output}}}
 """
 
 
+@pytest.mark.spark35
 def test_cluster_predictions_equal_local_mode(
     standalone_cluster: tuple[str, Path], spark: object, tmp_path: Path
 ) -> None:

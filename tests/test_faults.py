@@ -58,6 +58,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("kind", SINKS)
+@pytest.mark.spark35
 def test_a_python_worker_killed_mid_task(
     spark: Any, emulators: Any, inputs: Path, tmp_path: Path, kind: str
 ) -> None:

@@ -146,6 +146,7 @@ def bucket(emulators) -> str:  # type: ignore[no-untyped-def]
     return g.new_bucket()
 
 
+@pytest.mark.spark35
 def test_json_objects_to_sharded_json_results(spark, bucket: str, sum_model: Path) -> None:
     g.put(bucket, "in/p1.json", '{"id": "a", "x": 1, "y": 0.5}\n{"id": "b", "x": 2, "y": 1.5}\n')
     g.put(bucket, "in/p2.json", '\n{"id": "c", "y": 4.0, "x": 3}\n')
@@ -198,6 +199,7 @@ def test_include_features_false_keeps_keys_and_result(spark, bucket: str, sum_mo
     assert g.json_lines(bucket, "lean/") == [{"key": 7, "prediction": 1.5}]
 
 
+@pytest.mark.spark35
 def test_csv_and_parquet_from_gcs_to_parquet_and_csv(spark, bucket: str, sum_model: Path) -> None:
     g.put(bucket, "csv/a.csv", "id,x,label\n1,0.5,p\n2,1.5,q\n")
     buffer = io.BytesIO()
@@ -243,6 +245,7 @@ def test_csv_and_parquet_from_gcs_to_parquet_and_csv(spark, bucket: str, sum_mod
     }
 
 
+@pytest.mark.spark35
 def test_avro_in_and_out(spark, bucket: str, sum_model: Path) -> None:
     schema = {
         "type": "record",
@@ -284,6 +287,7 @@ def test_avro_in_and_out(spark, bucket: str, sum_model: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["TFRECORD", "TFRECORD_GZIP"])
+@pytest.mark.spark35
 def test_tfrecord_examples(spark, bucket: str, sum_model: Path, fmt: str) -> None:
     records = [
         g.example({"id": [b"a"], "age": [30], "score": [0.5], "tags": [1, 2, 3]}),
@@ -338,6 +342,7 @@ def test_local_json_and_gzip_inputs_to_local_avro(spark, tmp_path: Path, sum_mod
     assert all(p.suffix == ".avro" for p in parts)
 
 
+@pytest.mark.spark35
 def test_explicit_schema_option(spark, bucket: str, sum_model: Path) -> None:
     g.put(bucket, "in/p.json", '{"id": 1, "x": 2}\n')
     out = f"gs://{bucket}/typed"
@@ -400,6 +405,7 @@ def test_gcs_sink_needs_a_folder_and_an_existing_bucket(spark, sum_model: Path) 
 # --------------------------------------------------------------------------- end to end
 
 
+@pytest.mark.spark35
 def test_cloud_ml_engine_style_job_end_to_end(bucket: str, tmp_path: Path) -> None:
     """JSON instances under gs://…/* → a model from gs:// → sharded results + error stats,
     through the command line in a subprocess (its own driver JVM)."""
@@ -493,6 +499,7 @@ def test_parquet_dates_and_timestamps_from_gcs(spark, bucket: str, sum_model: Pa
     ]
 
 
+@pytest.mark.spark35
 def test_reader_options_are_checked(spark, bucket: str, sum_model: Path, tmp_path: Path) -> None:
     source = g.put(bucket, "in/p.json", '{"id": 1, "x": 1.0}\n')
     base = spec_text(source, sum_model, f"gs://{bucket}/o", features=["x"])
@@ -533,6 +540,7 @@ def test_files_are_spread_over_partitions_by_size() -> None:
     assert group_files([], parallelism=2, max_bytes=50) == []
 
 
+@pytest.mark.spark35
 def test_gcs_parquet_is_read_by_sparks_reader_through_the_gcs_connector(
     spark, bucket: str, sum_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -85,6 +85,7 @@ def _states(stdout: str) -> list[str]:
 # --------------------------------------------------------------------------- CLI runs
 
 
+@pytest.mark.spark35
 def test_completed_run_states_status_file_and_progress(tmp_path: Path) -> None:
     _inputs(tmp_path)
     model = save_probe_model(tmp_path / "model", "slow", value=1.5)
@@ -149,6 +150,7 @@ def test_failed_run_reports_failed(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.spark35
 def test_sigterm_cancels_cleans_up_and_exits_143(tmp_path: Path) -> None:
     _inputs(tmp_path)
     markers = tmp_path / "loads"

@@ -59,6 +59,7 @@ def _run(spark, text: str, job: str = "test_job"):  # type: ignore[no-untyped-de
     return run_job(spark, parse_spec_text(text), job, "run1")
 
 
+@pytest.mark.spark35
 def test_sum_model_with_passthrough_and_column_order(spark, tmp_path: Path, numbers: Path) -> None:
     model = save_probe_model(tmp_path / "model", "sum")
     out = tmp_path / "out"
@@ -100,6 +101,7 @@ def test_features_reach_the_model_by_name_in_spec_order(
         ("{type: ARRAY, itemType: STRING}", ["x", "y"], "array<string>", ["x", "y"]),
     ],
 )
+@pytest.mark.spark35
 def test_result_types(
     spark, tmp_path: Path, numbers: Path, result: str, value, spark_type: str, expected
 ) -> None:  # type: ignore[no-untyped-def]
@@ -138,6 +140,7 @@ def test_unconvertible_output_is_a_user_error_and_nothing_is_written(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
 
+@pytest.mark.spark35
 def test_date_and_timestamp_features_arrive_as_datetime64(spark, tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
@@ -178,6 +181,7 @@ def test_empty_features_means_every_column_but_passthrough(
     assert {row.prediction for row in written.collect()} == {"a,b"}
 
 
+@pytest.mark.spark35
 def test_csv_and_json_inputs(spark, tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text("id,x\n1,0.5\n2,1.5\n")
     (tmp_path / "in.json").write_text('{"id": 1, "x": 0.5}\n{"id": 2, "x": 1.5}\n')

@@ -74,6 +74,7 @@ gcsSink: {{format: PARQUET, uri: {root / ("out_" + name)}}}
     return spec
 
 
+@pytest.mark.spark35
 def test_every_mismatch_in_one_message_nothing_written(root: Path) -> None:
     proc = run_cli("--job-name", "mismatch", "--spec-path", str(write_spec(root, "m", "wrong")),
                    "--local")  # fmt: skip

@@ -258,6 +258,7 @@ def test_drift_on_a_shifted_copy_bigquery_sink_exits_3(data) -> None:
                                                                           "prediction"}  # fmt: skip
 
 
+@pytest.mark.spark35
 def test_overwrite_replaces_the_report_and_readers_skip_it(spark, data, tmp_path) -> None:
     output = tmp_path / "out"
 

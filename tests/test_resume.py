@@ -81,6 +81,7 @@ def _delete(uri: str) -> None:
 
 
 @pytest.mark.parametrize("kind", SINKS)
+@pytest.mark.spark35
 def test_a_rerun_scores_only_the_missing_partitions(
     spark: Any, emulators: Any, model: Path, tmp_path: Path, kind: str
 ) -> None:

@@ -19,8 +19,9 @@ from spark_job.spark_lines import DEFAULT_LINE, LINES, SparkLine, line_of, runni
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
-#: What each line's shaded GCS connector must be built for: Hadoop 3.4 (4.0.x) or 3.3 (3.0.x).
-GCS_CONNECTOR_LINE = {"4.1": "4.0.", "3.5": "3.0."}
+#: What each line's shaded GCS connector must be built for: Hadoop 3.4 (4.0.x) or Hadoop 3.3.4
+#: (hadoop3-2.2.x: 3.0.x needs Hadoop 3.3.5's classes).
+GCS_CONNECTOR_LINE = {"4.1": "4.0.", "3.5": "hadoop3-2.2."}
 
 pytestmark = pytest.mark.spark35
 

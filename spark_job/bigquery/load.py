@@ -13,6 +13,7 @@ instead of failing on it or appending next to nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -102,6 +103,40 @@ def earlier_load(
         if succeeded(job):
             return job, attempt
         attempt += 1
+
+
+#: The connector's option that labels the load job it runs (``bigQueryJobLabel.<key>``).
+CONNECTOR_JOB_LABEL = "bigQueryJobLabel."
+#: How far back a rerun looks for the connector's load job of an earlier attempt.
+CONNECTOR_RERUN_WINDOW = dt.timedelta(days=7)
+
+
+def connector_job_labels(marker: str, rows: int) -> dict[str, str]:
+    """The connector's options that label its load job with this run (``marker``) and the
+    rows it loads, as the storage-api engine labels its own: a rerun finds it by them."""
+    return {CONNECTOR_JOB_LABEL + RUN_LABEL: marker, CONNECTOR_JOB_LABEL + ROWS_LABEL: str(rows)}
+
+
+def earlier_connector_load(client: Any, table: TableId, marker: str) -> Any | None:
+    """The successful load job into ``table`` that the connector ran for this run (labelled by
+    :func:`connector_job_labels`) in an earlier attempt, if any. The connector names its jobs
+    itself, so they are looked up by label among the project's recent finished jobs."""
+    since = dt.datetime.now(dt.timezone.utc) - CONNECTOR_RERUN_WINDOW
+    jobs = client.list_jobs(
+        state_filter="done", min_creation_time=since, all_users=False, retry=TRANSIENT_RETRY
+    )
+    for job in jobs:
+        if getattr(job, "job_type", "") != "load" or (job.labels or {}).get(RUN_LABEL) != marker:
+            continue
+        destination = job.destination
+        same = destination is not None and (
+            destination.project,
+            destination.dataset_id,
+            destination.table_id,
+        ) == (table.project, table.dataset, table.table)
+        if same and job.error_result is None:
+            return job
+    return None
 
 
 def check_columns(options: BigQueryWriteOptions, columns: list[str], field: str) -> None:

@@ -79,8 +79,14 @@ def emulator_conf(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         conf.update({
             "spark.hadoop.fs.gs.storage.root.url": url,
             "spark.hadoop.fs.gs.auth.type": "UNAUTHENTICATED",
+            # The same for the hadoop3-2.2.x connector (Spark 3.5's): no credentials at all.
+            "spark.hadoop.fs.gs.auth.service.account.enable": "false",
+            "spark.hadoop.fs.gs.auth.null.enable": "true",
             # fake-gcs-server has no storageLayout route, which folder support calls on delete.
             "spark.hadoop.fs.gs.hierarchical.namespace.folders.enable": "false",
+            # fake-gcs-server answers the native object move (gcs-connector 3.0+) with HTTP
+            # 400; Spark's committer renames through it. Off, a rename is copy + delete.
+            "spark.hadoop.fs.gs.operation.move.enable": "false",
         })  # fmt: skip
     bigquery = environ.get("BIGQUERY_EMULATOR_HOST")
     if bigquery:

@@ -29,8 +29,10 @@ from spark_job.bigquery.errors_table import ErrorsTable, errors_table_id, record
 from spark_job.bigquery.load import (
     LoadRequest,
     check_columns,
+    connector_job_labels,
     create_table,
     created_by_run,
+    earlier_connector_load,
     earlier_load,
     load_outcome,
     loaded_rows,
@@ -181,23 +183,26 @@ class BigQueryTableSink(Sink):
             ) from None
 
     def connect(self, spark: SparkSession) -> Finished | None:
-        """The load job of an earlier attempt of this run (its id is derived from the run id)
-        that succeeded — the driver was killed during or after it — is this run's publish:
-        nothing is loaded again, so a WRITE_APPEND never loads the rows twice."""
+        """The load job of an earlier attempt of this run that succeeded — the driver was
+        killed during or after it — is this run's publish: nothing is loaded again, so a
+        WRITE_APPEND never loads the rows twice. The storage-api engine derives its load job's
+        id from the run id; the connector's load job carries this run's label."""
         self.engine = choose_engine(spark, self.options, FIELD)
         self.location = self._dataset_location()
-        if self.engine != CONNECTOR:
+        if self.engine == CONNECTOR:
+            earlier = earlier_connector_load(self.client, self.table, self.marker)
+        else:
             earlier, self.attempt = earlier_load(
                 self.client, self.job_name, self.run_id, self.location
             )
-            if earlier is not None:
-                self.abort()  # what that attempt may have left in staging
-                return Finished(
-                    f"{self.table} already holds this run's results: load job {earlier.job_id}"
-                    " of an earlier attempt succeeded; nothing written again",
-                    loaded_rows(earlier),
-                )
-        return None
+        if earlier is None:
+            return None
+        self.abort()  # what that attempt may have left in staging
+        return Finished(
+            f"{self.table} already holds this run's results: load job {earlier.job_id}"
+            " of an earlier attempt succeeded; nothing written again",
+            loaded_rows(earlier),
+        )
 
     def output_exists(self) -> bool:
         self.existing = self._existing_table()
@@ -262,7 +267,7 @@ class BigQueryTableSink(Sink):
             .mode(self.save_mode.value.lower())
             .option("table", str(self.table))
             .option(BUCKET_OPTION, self.bucket)
-            .options(**options)
+            .options(**options, **connector_job_labels(self.marker, staged.rows))
             .save()
         )
         return staged.rows

@@ -97,6 +97,9 @@ class BigQueryTableSource(SourceReader):
         return reader.options(**connector_options(self.options))
 
     def _read_with_connector(self, spark: SparkSession) -> DataFrame:
+        """The connector reads; a missing table or a view without ``viewsEnabled`` is told
+        first, in the words the storage-api engine uses (not in the connector's exception)."""
+        self._check_view(self._get_table(), self.read_options)
         try:
             return self.connector_reader(spark).load()
         except Exception as error:

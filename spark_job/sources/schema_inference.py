@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import SparkSession
@@ -137,14 +138,25 @@ def infer_schema(
     return _merge_records(samples, fmt)
 
 
+def struct_from_ddl(ddl: str) -> Any:
+    """Spark's DDL parser: ``StructType.fromDDL`` (Spark 4), else (Spark 3.5, which lacks it)
+    the same parser in the JVM through ``_parse_datatype_string`` (needs a SparkContext)."""
+    from pyspark.sql.types import StructType, _parse_datatype_string
+
+    from_ddl = getattr(StructType, "fromDDL", None)
+    struct = from_ddl(ddl) if from_ddl is not None else _parse_datatype_string(ddl)
+    if not isinstance(struct, StructType):  # "long": a type, not a schema
+        raise ValueError(f"{ddl!r} is a type, not a list of columns")
+    return struct
+
+
 def schema_from_ddl(ddl: str, fmt: FileFormat, field: str) -> InputSchema:
     """``gcsSource.options.schema`` (Spark DDL, e.g. ``"id long, x double"``) as the input's
     schema; columns named ``0``, ``1``, ... mean JSON list instances."""
     from pyspark.sql.pandas.types import to_arrow_schema
-    from pyspark.sql.types import StructType
 
     try:
-        struct = StructType.fromDDL(ddl)
+        struct = struct_from_ddl(ddl)
         arrow = to_arrow_schema(struct)  # type: ignore[arg-type]
     except Exception as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
