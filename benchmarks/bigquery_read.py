@@ -11,9 +11,16 @@ the very same session's streams one after the other in one process and decodes e
 batch, which is the least any reader does. Both exclude creating the session. ``ratio`` is
 engine rows/s over direct rows/s: above 1 the parallel streams outrun Spark's per-task costs.
 
-``jvm_rows_ratio`` is the same read through the engine's Spark data source into JVM rows (a
-``noop`` write consumes every column): what a job pays when the input must pass through Spark
-(a cast the model's signature asks for).
+``jvm_rows_ratio`` is the same read through the engine's Spark tasks into JVM rows (a ``noop``
+write consumes every column): what a job pays when the input must pass through Spark (a cast
+the model's signature asks for).
+
+``connector_ratio`` is the spark-bigquery connector's read of the same table into JVM rows
+(``noop``), over the direct read of an engine's session on it. The connector is served only for
+Spark 3.5 here, so it is measured in the 3.5 line's environment (``.venv-3.5``, set up by ``make
+bench``), in its own process with its own emulators and table:
+
+    .venv-3.5/bin/python -m benchmarks.bigquery_read --connector [ROWS]
 """
 
 from __future__ import annotations
@@ -29,12 +36,8 @@ DATASET = "bench"
 TABLE = f"{PROJECT}.{DATASET}.features"
 FEATURES = [f"f{i}" for i in range(8)]
 REPETITIONS = 3
-#: Why ``connector_ratio`` (the spark-bigquery connector's read ÷ the same direct read) is None.
-CONNECTOR_MISSING = (
-    "not measured: the spark-bigquery connector for Spark 4 (com.google.cloud.spark:"
-    "spark-4.1-bigquery / spark-4.0-bigquery) is not served by the Maven repository this"
-    " machine reaches, so the connector engine cannot run here"
-)
+#: The Spark line whose environment measures ``connector_ratio`` (its connector is served).
+CONNECTOR_LINE = "3.5"
 
 
 def create_table(rows: int, gcs_root: Path) -> None:
@@ -112,6 +115,18 @@ def read_into_jvm_rows(spark: Any, streams: int) -> float:
     return seconds
 
 
+def read_with_connector(spark: Any, streams: int) -> float:
+    """The spark-bigquery connector's read into JVM rows (``noop`` write): seconds of reading,
+    its read session included (the connector makes it as the read starts)."""
+    frame = (
+        spark.read.format("bigquery").option("table", TABLE)
+        .option("maxParallelism", str(streams)).option("readDataFormat", "ARROW").load()
+    )  # fmt: skip
+    started = time.perf_counter()
+    frame.write.format("noop").mode("overwrite").save()
+    return time.perf_counter() - started
+
+
 def read_directly(handle: Any) -> tuple[int, float]:
     """One process reads every stream of ``handle``'s session and decodes its Arrow batches."""
     import base64
@@ -131,8 +146,10 @@ def read_directly(handle: Any) -> tuple[int, float]:
     return rows, time.perf_counter() - started
 
 
-def run(rows: int = 10_000_000) -> dict[str, Any]:
-    """Start emulators, create a ``rows``-row table, and measure both readers (median of 3)."""
+def _measure(rows: int, connector: bool) -> dict[str, Any]:
+    """Start emulators, create a ``rows``-row table, and measure the readers (median of 3):
+    the engine, its JVM rows and the direct read; with ``connector``, the connector and the
+    direct read."""
     from pyspark.sql import SparkSession
 
     from spark_job.dev.emulators import exported_emulators
@@ -145,12 +162,13 @@ def run(rows: int = 10_000_000) -> dict[str, Any]:
             create_table(rows, emulators.gcs_root)
             streams = max(1, spark.sparkContext.defaultParallelism)
             read_with_engine(spark, streams)  # warm-up: Python workers, JIT, emulator caches
-            read_into_jvm_rows(spark, streams)
-            engine, jvm_rows, direct = [], [], []
+            second = read_with_connector if connector else read_into_jvm_rows
+            second(spark, streams)
+            engine, others, direct = [], [], []
             for _ in range(REPETITIONS):
                 handle, seconds = read_with_engine(spark, streams)
                 engine.append(seconds)
-                jvm_rows.append(read_into_jvm_rows(spark, streams))
+                others.append(second(spark, streams))
                 read, seconds = read_directly(handle)
                 if read != rows:
                     raise RuntimeError(f"the direct reader read {read} rows of {rows}")
@@ -158,21 +176,59 @@ def run(rows: int = 10_000_000) -> dict[str, Any]:
         finally:
             if own_session:
                 spark.stop()
-    engine_rate = rows / statistics.median(engine)
     direct_rate = rows / statistics.median(direct)
-    jvm_rows_rate = rows / statistics.median(jvm_rows)
+    other_rate = rows / statistics.median(others)
+    if connector:
+        return {"connector_rows_per_s": round(other_rate),
+                "connector_direct_rows_per_s": round(direct_rate),
+                "connector_ratio": round(other_rate / direct_rate, 3)}  # fmt: skip
+    engine_rate = rows / statistics.median(engine)
     return {
         "rows": rows,
         "streams": len(handle.streams),
         "engine_rows_per_s": round(engine_rate),
         "direct_rows_per_s": round(direct_rate),
         "ratio": round(engine_rate / direct_rate, 3),
-        "jvm_rows_per_s": round(jvm_rows_rate),
-        "jvm_rows_ratio": round(jvm_rows_rate / direct_rate, 3),
-        "connector_ratio": None,
-        "connector_ratio_reason": CONNECTOR_MISSING,
+        "jvm_rows_per_s": round(other_rate),
+        "jvm_rows_ratio": round(other_rate / direct_rate, 3),
     }
 
 
+def connector_on_its_line(rows: int) -> dict[str, Any]:
+    """``connector_ratio`` measured in the environment of the line whose connector is served."""
+    import json
+    import os
+    import subprocess
+
+    from spark_job.spark_lines import LINES
+
+    repo = Path(__file__).resolve().parent.parent
+    python = repo / LINES[CONNECTOR_LINE].venv / "bin" / "python"
+    if not python.is_file():
+        raise RuntimeError(f"no {python}: run make setup SPARK={CONNECTOR_LINE}")
+    done = subprocess.run(
+        [str(python), "-m", "benchmarks.bigquery_read", "--connector", str(rows)],
+        capture_output=True, text=True, cwd=repo, timeout=3600,
+        env={**os.environ, "PYSPARK_PYTHON": str(python), "PYSPARK_DRIVER_PYTHON": str(python)},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"the connector's read on Spark {CONNECTOR_LINE} failed:\n"
+                           f"{done.stderr[-3000:]}")  # fmt: skip
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**measured, "connector_spark_line": CONNECTOR_LINE}
+
+
+def run(rows: int = 10_000_000) -> dict[str, Any]:
+    """The engine's figures on this line, and the connector's on its own line."""
+    return {**_measure(rows, connector=False), **connector_on_its_line(rows)}
+
+
 if __name__ == "__main__":
-    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000))
+    import json
+
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--connector"]:
+        size = int(arguments[1]) if len(arguments) > 1 else 10_000_000
+        print(json.dumps(_measure(size, connector=True)))
+    else:
+        print(run(int(arguments[0]) if arguments else 10_000_000))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from spark_job.bigquery.read_source import avro_converter, conform_array
 from spark_job.bigquery.types import TypeOptions, spark_schema, spark_type
 from spark_job.errors import UserError
 from spark_job.run.runner import run_job
+from spark_job.run.session import local_jars
 from spark_job.sources.bigquery import BigQueryTableSource
 from spark_job.spec import BigQuerySource, parse_spec_text
 from tests.bq_helpers import bq_client, create_dataset, create_table, run_sql, table_exists
@@ -608,7 +610,9 @@ gcsSink: {{format: PARQUET, uri: {out}, save_mode: OVERWRITE}}
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "instances: 2 succeeded, 0 failed; rows written: 2" in proc.stdout
-    assert "BigQuery engine storage-api (auto)" in log_file.read_text()
+    # auto: the connector where its jar is served (the 3.5 line), else the storage-api engine
+    jar = any(re.fullmatch(r"spark-[\d.]+-bigquery-.*\.jar", p.name) for p in local_jars())
+    assert f"BigQuery engine {'connector' if jar else 'storage-api'} (auto)" in log_file.read_text()
     got = pd.read_parquet(out).sort_values("s")
     assert got.columns.tolist() == ["s", "f", "id", "prediction"]
     assert got["prediction"].tolist() == [2.5, 6.5]
