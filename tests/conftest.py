@@ -1,9 +1,11 @@
-"""Shared fixtures: one real SparkSession per test session."""
+"""Shared fixtures: one real SparkSession per test session (per xdist worker)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,28 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: A worker's own temporary directory (see pytest_configure).
+WORKER_TMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers), each worker gets its own temporary
+    directory for everything that defaults to one — job logs named by job and run id, Spark's
+    scratch space, the zygote's socket — inherited by its CLI subprocesses and Spark workers:
+    two workers running jobs of the same name never share a file."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        own = Path(tempfile.gettempdir()) / f"spark_job_tests_{os.getppid()}_{worker}"
+        own.mkdir(parents=True, exist_ok=True)
+        os.environ["TMPDIR"] = str(own)
+        tempfile.tempdir = None  # recomputed from TMPDIR
+        config.stash[WORKER_TMP] = own
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(WORKER_TMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

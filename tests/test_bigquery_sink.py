@@ -442,8 +442,9 @@ def test_user_errors(spark, sink_env) -> None:
 
 
 def _connector_stand_in(spark: Any, record: Path) -> None:
-    """The spark-bigquery connector jar cannot be downloaded here (no Maven), so a Python data
-    source registered under the connector's name "bigquery" stands in for its writer: it writes
+    """The spark-bigquery connector for Spark 4 is not served here (tests/connector runs the
+    real one on the 3.5 line), so on this line a Python data source registered under the
+    connector's name "bigquery" stands in for its writer: it writes
     the options and rows Spark handed it to local files ``<record>.*``. What the real connector
     does with them (its own staging and load) is its own business."""
     from pyspark.sql.datasource import DataSource, DataSourceWriter, WriterCommitMessage
@@ -494,6 +495,9 @@ def test_connector_engine_hands_mode_table_and_options_to_sparks_writer(
     assert handed[0]["options"] == {
         "table": f"{EMULATOR_PROJECT}.{DATASET}.via_connector",
         "temporarygcsbucket": BUCKET, "partitionfield": "day", "writemethod": "indirect",
+        # the load job labelled with this run and its rows: a rerun finds it
+        "bigqueryjoblabel.spark_job_run": load.run_marker("sink_job", "c1"),
+        "bigqueryjoblabel.spark_job_rows": "4",
     }  # fmt: skip
     assert _rows("via_connector") == [("old", -1.0)]  # the stand-in wrote nothing to BigQuery
 
