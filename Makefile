@@ -36,13 +36,18 @@ run-files: setup
 CONNECTOR_TESTS := tests/connector
 OTHER_PY := $(shell python3 $(LINES) venv $(OTHER_LINE))/bin/python
 
+#: Two pytest-xdist workers, each running whole files (module fixtures stay shared): the cases
+#: mostly wait on JVMs, subprocesses and emulators (docs/testing.md).
+WORKERS := -n 2 --dist loadfile
+
 #: The whole suite on the default line, then the 3.5 lane: the connector tests and a smoke of
 #: every feature (tests marked spark35) in .venv-3.5, which it sets up first.
 test: setup
 	$(PY) -m pytest -q $(FAST_TESTS)
-	$(PY) -m pytest -q --durations=15 tests $(addprefix --ignore=,$(FAST_TESTS) $(CONNECTOR_TESTS))
+	$(PY) -m pytest -q $(WORKERS) --durations=15 tests \
+		$(addprefix --ignore=,$(FAST_TESTS) $(CONNECTOR_TESTS))
 	$(MAKE) --no-print-directory setup SPARK=$(OTHER_LINE)
-	$(OTHER_PY) -m pytest -q --durations=15 -m spark35 tests
+	$(OTHER_PY) -m pytest -q $(WORKERS) --durations=15 -m spark35 tests
 
 lint: setup
 	$(PY) -m ruff check spark_job tests benchmarks examples

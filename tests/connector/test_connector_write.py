@@ -70,6 +70,18 @@ def rows(table: str) -> list[tuple[Any, ...]]:
     return sorted((row["key"], row["prediction"]) for row in found)
 
 
+def existing_table(name: str, *fields: str, old_rows: int = 0) -> None:
+    """A fresh table ``name`` of STRING ``key`` and FLOAT ``fields``, holding ``old_rows``
+    rows ``("old", -1.0)``."""
+    client = bq_client()
+    client.delete_table(table_id(name), not_found_ok=True)
+    schema = [bigquery.SchemaField("key", "STRING")]
+    schema += [bigquery.SchemaField(field, "FLOAT") for field in fields]
+    client.create_table(bigquery.Table(table_id(name), schema=schema))
+    old = [{"key": "old", "prediction": -1.0}] * old_rows
+    assert not old or not client.insert_rows_json(table_id(name), old)
+
+
 def staging_is_empty() -> bool:
     return listing(BUCKET) == []
 
@@ -96,11 +108,7 @@ def test_every_save_mode(connector_spark: Any, write_env: Path) -> None:
 
 def test_error_if_exists_fails_before_predicting_and_leaves_the_table(write_env: Path) -> None:
     name = "kept"
-    client = bq_client()
-    client.delete_table(table_id(name), not_found_ok=True)
-    schema = [bigquery.SchemaField("key", "STRING"), bigquery.SchemaField("prediction", "FLOAT")]
-    client.create_table(bigquery.Table(table_id(name), schema=schema))
-    assert not client.insert_rows_json(table_id(name), [{"key": "old", "prediction": -1.0}])
+    existing_table(name, "prediction", old_rows=1)
     spec = write_env / "kept.yaml"
     spec.write_text(spec_text(write_env, name))
     proc = run_cli("--job-name", "kept", "--spec-path", str(spec), "--local")
@@ -157,15 +165,11 @@ def test_partitioned_and_clustered_table(connector_spark: Any, write_env: Path) 
 
 def test_allow_field_addition_appends_a_new_column(connector_spark: Any, write_env: Path) -> None:
     name = "widened"
-    client = bq_client()
-    client.delete_table(table_id(name), not_found_ok=True)
-    schema = [bigquery.SchemaField("key", "STRING"), bigquery.SchemaField("x", "FLOAT"),
-              bigquery.SchemaField("prediction", "FLOAT")]  # fmt: skip
-    client.create_table(bigquery.Table(table_id(name), schema=schema))
+    existing_table(name, "x", "prediction")
     options = ", allowFieldAddition: 'true'"
     text = spec_text(write_env, name, "APPEND", options=options, features="[x, day]")
     assert run(connector_spark, text, run_id=name).rows_written == 4
-    fields = [f.name for f in client.get_table(table_id(name)).schema]
+    fields = [f.name for f in bq_client().get_table(table_id(name)).schema]
     assert fields[:3] == ["key", "x", "prediction"] and "day" in fields
     assert rows(name) == EXPECTED
 
@@ -204,12 +208,7 @@ def test_a_write_failing_in_its_tasks_leaves_the_table_and_no_staging(
     attempt — so the job fails (exit 1, not a user error): the OVERWRITE leaves the table as it
     was and nothing is left in the staging bucket (neither the connector's nor the job's)."""
     name = "kept_on_failure"
-    client = bq_client()
-    client.delete_table(table_id(name), not_found_ok=True)
-    schema = [bigquery.SchemaField("key", "STRING"), bigquery.SchemaField("x", "FLOAT"),
-              bigquery.SchemaField("prediction", "FLOAT")]  # fmt: skip
-    client.create_table(bigquery.Table(table_id(name), schema=schema))
-    assert not client.insert_rows_json(table_id(name), [{"key": "old", "prediction": -1.0}])
+    existing_table(name, "x", "prediction", old_rows=1)
     spec = write_env / "failing.yaml"
     spec.write_text(spec_text(write_env, name, "OVERWRITE"))
     upstream = os.environ["STORAGE_EMULATOR_HOST"].removeprefix("http://")

@@ -1,6 +1,7 @@
 """The same job through the real connector (Spark 3.5) and through the storage-api engine
-(Spark 4.1, the default line's environment, as a subprocess) writes identical tables; and
-Merlin's README sample spec runs unchanged, end to end, with the connector picked by ``auto``."""
+(Spark 4.1, the default line's environment, as a subprocess) writes identical tables. (Merlin's
+README sample spec runs unchanged on the 3.5 lane, with the connector picked by ``auto``:
+``tests/test_bigquery_sink.py::test_merlin_readme_sample_bigquery_to_bigquery_through_the_cli``.)"""
 
 from __future__ import annotations
 
@@ -93,51 +94,3 @@ def test_connector_on_3_5_and_storage_api_on_4_1_write_identical_tables(
     assert by_connector[0] == by_storage_api[0]  # names, types, modes
     assert by_connector[1] == by_storage_api[1]  # every value
     assert len(by_connector[1]) == 5
-
-
-MERLIN_SAMPLE = """\
-kind: PredictionJob
-version: v1
-name: integration-test
-bigquerySource:
-  table: "{project}.{dataset}.table_iris"
-  features:
-    - sepal_length
-    - sepal_width
-    - petal_length
-    - petal_width
-model:
-  type: PYFUNC_V2
-  uri: {model}
-  result:
-    type: DOUBLE
-bigquerySink:
-  table: "{project}.{dataset}.table_iris_result"
-  result_column: "prediction"
-  save_mode: OVERWRITE
-  options:
-    project: "{project}"
-    temporaryGcsBucket: "{bucket}"
-"""
-
-
-def test_merlin_readme_sample_spec_end_to_end(parity_env: Path) -> None:
-    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-    source = f"{EMULATOR_PROJECT}.{DATASET}.table_iris"
-    client = bq_client()
-    client.delete_table(source, not_found_ok=True)
-    client.create_table(bigquery.Table(source, schema=[
-        bigquery.SchemaField(name, "FLOAT64") for name in names
-    ]))  # fmt: skip
-    measured = [(5.1, 3.5, 1.4, 0.2), (6.2, 2.9, 4.3, 1.3)]
-    flowers = [dict(zip(names, values, strict=True)) for values in measured]
-    assert not client.insert_rows_json(source, flowers)
-    spec = parity_env / "merlin.yaml"
-    spec.write_text(MERLIN_SAMPLE.format(project=EMULATOR_PROJECT, dataset=DATASET,
-                                         model=parity_env / "model", bucket=BUCKET))  # fmt: skip
-    proc = run_cli("--job-name", "integration_test", "--spec-path", str(spec), "--local")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "instances: 2 succeeded, 0 failed; rows written: 2" in proc.stdout
-    found = run_sql(f"SELECT * FROM `{source}_result` ORDER BY sepal_length")
-    assert [round(row["prediction"], 6) for row in found] == [10.2, 14.7]
-    assert list(found[0].keys()) == [*names, "prediction"]
