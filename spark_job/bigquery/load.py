@@ -107,8 +107,11 @@ def earlier_load(
 
 #: The connector's option that labels the load job it runs (``bigQueryJobLabel.<key>``).
 CONNECTOR_JOB_LABEL = "bigQueryJobLabel."
-#: How far back a rerun looks for the connector's load job of an earlier attempt.
-CONNECTOR_RERUN_WINDOW = dt.timedelta(days=7)
+#: How far back, and through how many of the caller's newest finished jobs, a rerun looks for
+#: the connector's load job of an earlier attempt (a restarted driver reruns within minutes;
+#: the bound keeps a busy project's job list from being paged through).
+CONNECTOR_RERUN_WINDOW = dt.timedelta(days=2)
+CONNECTOR_RERUN_JOBS = 1000
 
 
 def connector_job_labels(marker: str, rows: int) -> dict[str, str]:
@@ -120,11 +123,12 @@ def connector_job_labels(marker: str, rows: int) -> dict[str, str]:
 def earlier_connector_load(client: Any, table: TableId, marker: str) -> Any | None:
     """The successful load job into ``table`` that the connector ran for this run (labelled by
     :func:`connector_job_labels`) in an earlier attempt, if any. The connector names its jobs
-    itself, so they are looked up by label among the project's recent finished jobs."""
+    itself, so they are looked up by label among the caller's newest finished jobs."""
     since = dt.datetime.now(dt.timezone.utc) - CONNECTOR_RERUN_WINDOW
     jobs = client.list_jobs(
-        state_filter="done", min_creation_time=since, all_users=False, retry=TRANSIENT_RETRY
-    )
+        state_filter="done", min_creation_time=since, all_users=False,
+        max_results=CONNECTOR_RERUN_JOBS, retry=TRANSIENT_RETRY,
+    )  # fmt: skip
     for job in jobs:
         if getattr(job, "job_type", "") != "load" or (job.labels or {}).get(RUN_LABEL) != marker:
             continue
