@@ -22,6 +22,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from tests.models import save_pyfunc
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
@@ -80,19 +82,15 @@ def _signature(inputs: dict[str, str], params: dict[str, tuple[str, Any]] | None
 
 #: name → how to save it into a directory.
 MODELS: dict[str, Callable[[Path], None]] = {
-    "sum": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("sum")),
-    "raise": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("raise")),
-    "short": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("short")),
-    "text": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("text")),
-    "scalar": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("scalar")),
-    "frame": lambda p: mlflow.pyfunc.save_model(str(p), python_model=BadModel("frame")),
-    "load_fails": lambda p: mlflow.pyfunc.save_model(
-        str(p), python_model=BadModel("load_fails", delay=1.0)
-    ),
-    "slow_text": lambda p: mlflow.pyfunc.save_model(
-        str(p), python_model=BadModel("slow_text", delay=1.0)
-    ),
-    "signed": lambda p: mlflow.pyfunc.save_model(
+    "sum": lambda p: save_pyfunc(str(p), python_model=BadModel("sum")),
+    "raise": lambda p: save_pyfunc(str(p), python_model=BadModel("raise")),
+    "short": lambda p: save_pyfunc(str(p), python_model=BadModel("short")),
+    "text": lambda p: save_pyfunc(str(p), python_model=BadModel("text")),
+    "scalar": lambda p: save_pyfunc(str(p), python_model=BadModel("scalar")),
+    "frame": lambda p: save_pyfunc(str(p), python_model=BadModel("frame")),
+    "load_fails": lambda p: save_pyfunc(str(p), python_model=BadModel("load_fails", delay=1.0)),
+    "slow_text": lambda p: save_pyfunc(str(p), python_model=BadModel("slow_text", delay=1.0)),
+    "signed": lambda p: save_pyfunc(
         str(p),
         python_model=BadModel("sum"),
         signature=_signature({"x": "double"}, {"threshold": ("double", 0.5)}),

@@ -14,6 +14,27 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
+#: The tests' JVMs compile with C1 only. A test's JVM lives seconds and handles a few rows:
+#: C2's compilations of hot loops never pay back, and on two cores they take a third of a
+#: CLI job's CPU (docs/testing.md). Semantics are the same; the product's JVMs keep the default.
+TEST_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+def _add_java_options(variable: str) -> None:
+    """``TEST_JAVA_OPTIONS`` in ``variable`` (kept if already there), for every JVM that a
+    test, a CLI subprocess or spark-submit starts from this process's environment."""
+    current = os.environ.get(variable, "")
+    if TEST_JAVA_OPTIONS not in current:
+        os.environ[variable] = f"{current} {TEST_JAVA_OPTIONS}".strip()
+
+
+for _variable in (
+    "SPARK_SUBMIT_OPTS",  # a driver started by spark-submit (pyspark's gateway runs it too)
+    "SPARK_LAUNCHER_OPTS",  # spark-class's launcher, which builds the driver's command
+    "SPARK_DAEMON_JAVA_OPTS",  # a standalone cluster's master and worker
+):
+    _add_java_options(_variable)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: A worker's own temporary directory (see pytest_configure).
 WORKER_TMP = pytest.StashKey[Path]()
@@ -65,3 +86,11 @@ def emulators() -> Iterator[object]:
 
     with exported_emulators(EMULATOR_PROJECT, "spark_job_test_emulators_") as running:
         yield running
+
+
+@pytest.fixture
+def cli_in_process(spark: object, capfd: pytest.CaptureFixture[str]) -> object:
+    """The command line in this process, on the tests' session (tests/in_process.py)."""
+    from tests.in_process import InProcessCli
+
+    return InProcessCli(spark, capfd)

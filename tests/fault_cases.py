@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from spark_job.storage import gcs
 from tests.bq_helpers import create_dataset, run_sql, table_exists
 from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
+from tests.models import save_pyfunc
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -284,5 +285,4 @@ class FaultModel(mlflow.pyfunc.PythonModel):
 
 
 def save_fault_model(path: Path, fault: str, **kwargs: Any) -> Path:
-    mlflow.pyfunc.save_model(str(path), python_model=FaultModel(fault, **kwargs))
-    return path
+    return save_pyfunc(path, FaultModel(fault, **kwargs))

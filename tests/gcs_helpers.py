@@ -21,6 +21,8 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from tests.models import save_pyfunc
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
@@ -146,5 +148,4 @@ class PickyModel(mlflow.pyfunc.PythonModel):
 
 
 def save_picky_model(path: Path, trigger: str, bad: float) -> Path:
-    mlflow.pyfunc.save_model(str(path), python_model=PickyModel(trigger, bad))
-    return path
+    return save_pyfunc(path, PickyModel(trigger, bad))

@@ -87,11 +87,23 @@ class ProbeModel(mlflow.pyfunc.PythonModel):
         raise ValueError(f"unknown behaviour {self.behaviour}")
 
 
+#: The pip requirements a test's model records: MLflow's defaults (mlflow, cloudpickle).
+#: Given none, MLflow infers them by loading the model in a subprocess of its own
+#: (``mlflow/utils/_capture_modules.py``: a second or two of CPU per model saved, and the suite
+#: saves hundreds); a job reads a model's requirements only to warn of mismatches.
+TEST_MODEL_REQUIREMENTS = mlflow.pyfunc.get_default_pip_requirements()
+
+
+def save_pyfunc(path: str | Path, python_model: Any, **kwargs: Any) -> Path:
+    """``mlflow.pyfunc.save_model`` of ``python_model`` into ``path``, with
+    :data:`TEST_MODEL_REQUIREMENTS` unless ``kwargs`` name requirements."""
+    kwargs.setdefault("pip_requirements", TEST_MODEL_REQUIREMENTS)
+    mlflow.pyfunc.save_model(str(path), python_model=python_model, **kwargs)
+    return Path(path)
+
+
 def save_probe_model(
     path: Path, behaviour: str, artifacts: dict[str, str] | None = None, **kwargs: Any
 ) -> Path:
     """Save a :class:`ProbeModel`; ``artifacts`` (name → local file) are copied into it."""
-    mlflow.pyfunc.save_model(
-        str(path), python_model=ProbeModel(behaviour, **kwargs), artifacts=artifacts
-    )
-    return path
+    return save_pyfunc(path, ProbeModel(behaviour, **kwargs), artifacts=artifacts)

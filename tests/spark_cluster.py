@@ -20,7 +20,7 @@ import pyspark
 import pytest
 
 from spark_job.dev.emulators import free_port
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, TEST_JAVA_OPTIONS
 
 SPARK_HOME = Path(pyspark.__file__).parent
 DAEMON = SPARK_HOME / "sbin" / "spark-daemon.sh"
@@ -149,6 +149,8 @@ def _submit_command(master: str, *job_args: str) -> list[str]:
         "spark.executor.memory=512m",
         "--conf",
         "spark.ui.enabled=false",
+        "--conf",  # the executors' JVMs, like every test JVM (tests/conftest.py)
+        f"spark.executor.defaultJavaOptions={TEST_JAVA_OPTIONS}",
         str(REPO_ROOT / "spark_job" / "main.py"),
         *job_args,
     ]

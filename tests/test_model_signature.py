@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
 import pytest
 from google.cloud.bigquery import SchemaField
@@ -19,7 +18,7 @@ from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.bq_helpers import create_dataset, create_table, run_sql
 from tests.conftest import EMULATOR_PROJECT
-from tests.models import ProbeModel
+from tests.models import ProbeModel, save_pyfunc
 from tests.test_cli import assert_user_error, run_cli
 
 BQ_TABLE = f"{EMULATOR_PROJECT}.signature_tests.days"
@@ -39,7 +38,7 @@ def save_model(
         params=ParamSchema(params) if params else None,
     )
     model = ProbeModel(behaviour, value)
-    mlflow.pyfunc.save_model(str(path), python_model=model, signature=signature)
+    save_pyfunc(str(path), python_model=model, signature=signature)
     return path
 
 
@@ -75,9 +74,9 @@ gcsSink: {{format: PARQUET, uri: {root / ("out_" + name)}}}
 
 
 @pytest.mark.spark35
-def test_every_mismatch_in_one_message_nothing_written(root: Path) -> None:
-    proc = run_cli("--job-name", "mismatch", "--spec-path", str(write_spec(root, "m", "wrong")),
-                   "--local")  # fmt: skip
+def test_every_mismatch_in_one_message_nothing_written(root: Path, cli_in_process: Any) -> None:
+    spec = write_spec(root, "m", "wrong")
+    proc = cli_in_process("--job-name", "mismatch", "--spec-path", str(spec), "--local")
     assert_user_error(proc, "gcsSource: 5 column(s) do not fit the model's signature")
     for line in (
         "column 'a': bigint in the input, double in the signature: MLflow refuses int64 for a"
@@ -106,14 +105,18 @@ def test_dry_run_model_prints_the_signature(root: Path) -> None:
     assert "SparkContext" not in proc.stderr
 
 
-def test_dry_run_model_with_a_spec_runs_the_preflight(root: Path) -> None:
+def test_dry_run_model_with_a_spec_runs_the_preflight(root: Path, cli_in_process: Any) -> None:
     spec = write_spec(root, "dry", "right", ", params: {k: 7}")
-    proc = run_cli("--dry-run-model", str(root / "right"), "--spec-path", str(spec), "--local")
+    proc = cli_in_process(
+        "--dry-run-model", str(root / "right"), "--spec-path", str(spec), "--local"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "  k: long = 7 (model.params)" in proc.stdout
     assert proc.stdout.rstrip().endswith("preflight: ok")
     spec = write_spec(root, "dry", "right")  # the model of --dry-run-model replaces its uri
-    proc = run_cli("--dry-run-model", str(root / "wrong"), "--spec-path", str(spec), "--local")
+    proc = cli_in_process(
+        "--dry-run-model", str(root / "wrong"), "--spec-path", str(spec), "--local"
+    )
     assert_user_error(proc, "gcsSource: 5 column(s) do not fit the model's signature")
     assert not (root / "out_dry").exists()
 

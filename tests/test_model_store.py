@@ -16,7 +16,7 @@ from spark_job.scoring.model import load_pyfunc
 from spark_job.scoring.model_store import resolve_model
 from spark_job.spec import parse_spec_text
 from tests import gcs_helpers as g
-from tests.models import ProbeModel, save_probe_model
+from tests.models import TEST_MODEL_REQUIREMENTS, ProbeModel, save_probe_model
 
 # --------------------------------------------------------------------------- gs://
 
@@ -91,8 +91,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         for model in (ProbeModel("sum"), ProbeModel("constant", value=7.0)):
             with mlflow.start_run(experiment_id=experiment) as run:
                 mlflow.pyfunc.log_model(
-                    name="model", python_model=model, registered_model_name="iris"
-                )
+                    name="model", python_model=model, registered_model_name="iris",
+                    pip_requirements=TEST_MODEL_REQUIREMENTS,
+                )  # fmt: skip
                 run_ids.append(run.info.run_id)
         client = MlflowClient()
         client.set_registered_model_alias("iris", "champion", "1")

@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,12 +87,10 @@ model: {{uri: "{data["model"]}"}}
     return path
 
 
-def _cli(spec: Path, job: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "spark_job", "--job-name", job, "--spec-path", str(spec),
-         "--local", "--log-format", "json", *extra],
-        capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=dict(os.environ),
-    )  # fmt: skip
+def _cli(cli: Any, spec: Path, job: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The job through the command line, run by ``cli`` (the ``cli_in_process`` fixture)."""
+    return cli("--job-name", job, "--spec-path", str(spec), "--local", "--log-format", "json",
+               *extra)  # fmt: skip
 
 
 def _summary(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -176,11 +173,13 @@ def _assert_not_blank(png: Path) -> None:
 # --------------------------------------------------------------------------- the tests
 
 
-def test_file_sink_report_equals_pandas_and_opens_in_chromium(data, chromium) -> None:
+def test_file_sink_report_equals_pandas_and_opens_in_chromium(
+    data, chromium, cli_in_process
+) -> None:
     output = data["root"] / "out"
     status = data["root"] / "status.json"
     spec = _spec(data, "files", "input", f'gcsSink: {{format: JSON, uri: "{output}"}}')
-    proc = _cli(spec, "report_files", "--status-path", str(status))
+    proc = _cli(cli_in_process, spec, "report_files", "--status-path", str(status))
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = _summary(proc)
     assert summary["summary"].endswith(f"; report: {output}/_report.html")
@@ -203,14 +202,14 @@ def test_file_sink_report_equals_pandas_and_opens_in_chromium(data, chromium) ->
     _assert_not_blank(SCREENSHOT)
 
 
-def test_drift_not_on_a_reshuffled_copy_gs_sink(data) -> None:
+def test_drift_not_on_a_reshuffled_copy_gs_sink(data, cli_in_process) -> None:
     """gs:// results: the report beside them; the reshuffled input drifts nowhere."""
     reference = data["root"] / "out" / "_report.json"
     assert reference.exists(), "runs after the file sink test"
     bucket = data["bucket"]
     sink = f'gcsSink: {{format: PARQUET, uri: "gs://{bucket}/scored", save_mode: OVERWRITE}}'
     report = f'report: {{reference: "{reference}", failOnDrift: true}}'
-    proc = _cli(_spec(data, "gs", "reshuffled", sink, report), "report_gs")
+    proc = _cli(cli_in_process, _spec(data, "gs", "reshuffled", sink, report), "report_gs")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _summary(proc)["report"] == f"gs://{bucket}/scored/_report.html"
     names = [b.name for b in gcs.client().list_blobs(bucket, prefix="scored/")]
@@ -225,7 +224,7 @@ def test_drift_not_on_a_reshuffled_copy_gs_sink(data) -> None:
                                          *drift["prediction"].values()])  # fmt: skip
 
 
-def test_drift_on_a_shifted_copy_bigquery_sink_exits_3(data) -> None:
+def test_drift_on_a_shifted_copy_bigquery_sink_exits_3(data, cli_in_process) -> None:
     """BigQuery on the emulator: the report under report.path (gs://), the reference read from
     gs://; the results are loaded and the job ends with exit code 3."""
     create_dataset(DATASET)
@@ -241,8 +240,8 @@ def test_drift_on_a_shifted_copy_bigquery_sink_exits_3(data) -> None:
         f' reference: "gs://{bucket}/scored/_report.json", driftThreshold: 0.25}}'
     )
     status = data["root"] / "bq-status.json"
-    proc = _cli(_spec(data, "bq", "shifted", sink, report), "report_bq", "--status-path",
-                str(status))  # fmt: skip
+    spec = _spec(data, "bq", "shifted", sink, report)
+    proc = _cli(cli_in_process, spec, "report_bq", "--status-path", str(status))
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert re.search(r"error: report.failOnDrift: drift above report.driftThreshold in .*x \(PSI",
                      proc.stderr)  # fmt: skip

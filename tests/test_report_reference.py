@@ -60,14 +60,20 @@ def _run(spark: Any, spec: Path, run_id: str) -> dict[str, Any]:
     return json.loads(Path(result.report_json).read_text())
 
 
-def test_files_reference_reshuffled_no_drift_same_as_its_report_json(spark, data) -> None:
+def test_files_reference_reshuffled_no_drift_same_as_its_report_json(
+    spark, data, cli_in_process
+) -> None:
     """Reference files scored in the job: nothing flagged against a reshuffled copy, nothing
     written to them, and the same PSI per column as against the report.json of a run over them."""
     root, reshuffled = data["root"], data["reshuffled"]
     before = _tree(reshuffled)
     output = root / "calm"
     sink = f'gcsSink: {{format: JSON, uri: "{output}"}}'
-    proc = _cli(_spec(data, "calm", "input", sink, _report(_files(reshuffled))), "reference_calm")
+    proc = _cli(
+        cli_in_process,
+        _spec(data, "calm", "input", sink, _report(_files(reshuffled))),
+        "reference_calm",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _summary(proc)["summary"].endswith(f"; report: {output}/_report.html")
     document = json.loads((output / "_report.json").read_text())
@@ -98,13 +104,15 @@ def test_files_reference_reshuffled_no_drift_same_as_its_report_json(spark, data
             assert column["bins"] == by_json["drift"][section][name]["bins"], name
 
 
-def test_files_reference_shifted_copy_is_flagged_exit_3(data) -> None:
+def test_files_reference_shifted_copy_is_flagged_exit_3(data, cli_in_process) -> None:
     """The job's input shifted by three standard deviations in ``x`` (and its colours
     swapped): x, colour and the prediction flagged; the results published, exit 3."""
     output = data["root"] / "shifted-out"
     sink = f'gcsSink: {{format: PARQUET, uri: "{output}"}}'
     report = _report(_files(data["input"]), ", failOnDrift: true")
-    proc = _cli(_spec(data, "shifted", "shifted", sink, report), "reference_shifted")
+    proc = _cli(
+        cli_in_process, _spec(data, "shifted", "shifted", sink, report), "reference_shifted"
+    )
     assert proc.returncode == 3, proc.stderr[-3000:]
     errors = _error_lines(proc)
     assert len(errors) == 1 and errors[0].startswith(
@@ -158,10 +166,16 @@ def test_bigquery_table_reference_equals_files_reference(spark, data) -> None:
         ('{gcsSource: {format: PARQUET, uri: "/a"}, sql: x}', "report.reference.sql: unknown"),
     ],
 )
-def test_bad_reference_mappings_exit_2_before_spark(data, reference, message) -> None:
+def test_bad_reference_mappings_exit_2_before_spark(
+    data, reference, message, cli_in_process
+) -> None:
     output = data["root"] / "never"
     sink = f'gcsSink: {{format: JSON, uri: "{output}"}}'
-    proc = _cli(_spec(data, "bad-mapping", "input", sink, _report(reference)), "reference_bad")
+    proc = _cli(
+        cli_in_process,
+        _spec(data, "bad-mapping", "input", sink, _report(reference)),
+        "reference_bad",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = _error_lines(proc)
     assert len(errors) == 1 and errors[0].startswith(f"error: {message}"), errors
@@ -171,12 +185,16 @@ def test_bad_reference_mappings_exit_2_before_spark(data, reference, message) ->
     assert not output.exists()
 
 
-def test_output_inside_the_reference_exit_2_nothing_written(spark, data) -> None:
+def test_output_inside_the_reference_exit_2_nothing_written(spark, data, cli_in_process) -> None:
     reshuffled = data["reshuffled"]
     before = _tree(reshuffled)
     inside = reshuffled / "scored"
     sink = f'gcsSink: {{format: JSON, uri: "{inside}"}}'
-    proc = _cli(_spec(data, "inside", "input", sink, _report(_files(reshuffled))), "ref_inside")
+    proc = _cli(
+        cli_in_process,
+        _spec(data, "inside", "input", sink, _report(_files(reshuffled))),
+        "ref_inside",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = _error_lines(proc)
     assert len(errors) == 1, errors
@@ -194,11 +212,15 @@ def test_output_inside_the_reference_exit_2_nothing_written(spark, data) -> None
     assert _tree(reshuffled) == before and not (data["root"] / "never").exists()
 
 
-def test_missing_reference_files_exit_2_nothing_written(data) -> None:
+def test_missing_reference_files_exit_2_nothing_written(data, cli_in_process) -> None:
     output = data["root"] / "no-files"
     missing = data["root"] / "no-such-folder"
     sink = f'gcsSink: {{format: JSON, uri: "{output}"}}'
-    proc = _cli(_spec(data, "missing", "input", sink, _report(_files(missing))), "ref_missing")
+    proc = _cli(
+        cli_in_process,
+        _spec(data, "missing", "input", sink, _report(_files(missing))),
+        "ref_missing",
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = _error_lines(proc)
     assert len(errors) == 1 and errors[0].startswith("error: report.reference.gcsSource.uri"), (

@@ -30,6 +30,7 @@ from spark_job.scoring.model import model_input, ship_model
 from spark_job.scoring.predictions import OutputColumns, Predictions, predictions_schema
 from spark_job.scoring.results import result_fields
 from spark_job.spec import ModelResult, ResultType
+from tests.models import save_pyfunc
 
 # Spark's Python workers unpickle this module's functions and model without importing tests.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -215,7 +216,7 @@ def test_arrow_scorer_scores_timestamp_array_and_struct_features(
     )
     features = ["ts", "values", "record"]
     assert arrow_scoring_supported(frame, features)
-    mlflow.pyfunc.save_model(str(tmp_path / "model"), python_model=DescribingModel())
+    save_pyfunc(str(tmp_path / "model"), python_model=DescribingModel())
     shipped = ship_model(spark, tmp_path / "model")
     result = ModelResult(ResultType.STRING)
     rows = spark.sparkContext.accumulator(0)

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow.pyfunc
 import pandas as pd
 import pytest
 from mlflow.models import ModelSignature
@@ -19,7 +18,7 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from spark_job.spec.secrets import MASK
 from tests.conftest import REPO_ROOT
-from tests.models import ProbeModel
+from tests.models import ProbeModel, save_pyfunc
 
 PRIVATE_KEY = "SECRET-KEY-MATERIAL-0123456789"
 FAKE_ACCOUNT = {"type": "service_account", "client_email": "a@b.iam", "private_key": PRIVATE_KEY}
@@ -60,9 +59,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             [ParamSpec("apiToken", "string", "none"), ParamSpec("apiKeyId", "long", 0)]
         ),
     )
-    mlflow.pyfunc.save_model(
-        str(root / "model"), python_model=ProbeModel("sum"), signature=signature
-    )
+    save_pyfunc(str(root / "model"), python_model=ProbeModel("sum"), signature=signature)
     return {"root": root, "model": root / "model"}
 
 

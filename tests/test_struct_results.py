@@ -4,7 +4,6 @@ sink (one struct column, or flattened), through the runner and, once, through th
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from spark_job.storage import gcs
 from tests.bq_helpers import create_dataset, run_sql
-from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
+from tests.conftest import EMULATOR_PROJECT
+from tests.models import save_pyfunc
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -73,10 +73,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         inputs=inputs,
         outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability")]),
     )
-    mlflow.pyfunc.save_model(str(root / "classifier"), python_model=LabelAndProbability(),
-                             signature=two)  # fmt: skip
+    save_pyfunc(root / "classifier", LabelAndProbability(), signature=two)
     one = ModelSignature(inputs=inputs, outputs=Schema([ColSpec("long")]))
-    mlflow.pyfunc.save_model(str(root / "doubled"), python_model=Doubled(), signature=one)
+    save_pyfunc(root / "doubled", Doubled(), signature=one)
     return {"root": root}
 
 
@@ -178,7 +177,9 @@ def _bq_table(table: str) -> Any:
     return bq_client().get_table(table)
 
 
-def test_a_struct_the_model_does_not_return_is_exit_2(env: dict[str, Path], tmp_path: Path) -> None:
+def test_a_struct_the_model_does_not_return_is_exit_2(
+    env: dict[str, Path], tmp_path: Path, cli_in_process: Any
+) -> None:
     """Through the CLI: the message names the field, and nothing is written."""
     out = tmp_path / "never"
     spec = tmp_path / "spec.yaml"
@@ -189,11 +190,8 @@ model:
   result: {{type: STRUCT, fields: [{{name: score, type: DOUBLE}}]}}
 gcsSink: {{format: JSON, uri: {out}}}
 """)
-    proc = subprocess.run(
-        [sys.executable, "-m", "spark_job", "--job-name", "struct-cli", "--spec-path", str(spec),
-         "--local", "--progress-interval", "0"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
-    )  # fmt: skip
+    proc = cli_in_process("--job-name", "struct-cli", "--spec-path", str(spec), "--local",
+                          "--progress-interval", "0")  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: model.result.fields: the model's output has no column score")

@@ -18,6 +18,7 @@ from spark_job.errors import UserError
 from spark_job.scoring.signature import check_params
 from spark_job.scoring.signature_checks import Fit, compare, fit, null_candidates
 from spark_job.spec import parse_spec_text
+from tests.models import save_pyfunc
 
 #: A column of each Spark type as the scorer hands it to the model (what MLflow judges).
 SAMPLES = {
@@ -186,7 +187,6 @@ def test_spec_model_params_and_options() -> None:
 
 
 def test_plan_model_reads_the_signature_without_loading(tmp_path: Path) -> None:
-    import mlflow.pyfunc
     from mlflow.models import ModelSignature
 
     from spark_job.scoring.signature import plan_model
@@ -198,9 +198,7 @@ def test_plan_model_reads_the_signature_without_loading(tmp_path: Path) -> None:
         outputs=Schema([ColSpec("double")]),
         params=PARAMS,
     )
-    mlflow.pyfunc.save_model(
-        str(tmp_path / "m"), python_model=ProbeModel("sum"), signature=signature
-    )
+    save_pyfunc(str(tmp_path / "m"), python_model=ProbeModel("sum"), signature=signature)
     (tmp_path / "m" / "python_model.pkl").write_bytes(b"not a pickle")  # never loaded
     plan = plan_model(ModelSpec(uri=str(tmp_path / "m"), params={"t": 2}))
     assert plan.signature_features == ["x", "y"]
