@@ -3,9 +3,9 @@ code (2 for the user's mistake, 1 for a service that is down or a model that rai
 ``error: …`` message naming the field, column, file or line, no traceback, and nothing written
 (no output, no staging).
 
-The CLI runs in this process (``spark_job.main.main``), as ``python -m spark_job`` would: cases
-found before Spark starts must not start it; the others share the test session's SparkSession
-(the job's ``spark.stop()`` leaves it running). A few cases run as real subprocesses, to see
+The CLI runs in this process (``spark_job.main.main``, tests/in_process.py), as ``python -m
+spark_job`` would: cases found before Spark starts must not start it; the others run on the
+test session's SparkSession. A few cases run as real subprocesses, to see
 the whole console of a process.
 """
 
@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from spark_job.main import main
 from tests.bad_input_cases import CASES, KINDS, Case, Prepared, prepare
 from tests.bad_input_data import Workspace
 from tests.conftest import EMULATOR_PROJECT, REPO_ROOT
+from tests.in_process import InProcessCli, run_main
 
 #: What a console must never show: a Python traceback, Java stack frames, Py4J's wrapper.
 TRACES = ("Traceback", "\tat org.", "at org.apache", "Py4JJavaError", "py4j.protocol")
@@ -74,23 +72,13 @@ def _environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str | None]) ->
             monkeypatch.setenv(name, value)
 
 
-def run_in_process(argv: list[str], capfd: pytest.CaptureFixture[str]) -> Outcome:
-    """``python -m spark_job ARGV`` in this process: standard error is the process's (the job
-    points descriptor 2 at its log file), SIGTERM's handler restored after."""
-    capfd.readouterr()
-    sigterm = signal.getsignal(signal.SIGTERM)
-    stderr = sys.stderr
-    sys.stderr = sys.__stderr__
-    try:
-        code = main(argv)
-    except SystemExit as stop:  # argparse's own exit
-        code = stop.code if isinstance(stop.code, int) else 1
-    finally:
-        sys.stderr.flush()
-        sys.stderr = stderr
-        signal.signal(signal.SIGTERM, sigterm)
-    captured = capfd.readouterr()
-    return Outcome(code, captured.out, captured.err)
+def run_in_process(
+    argv: list[str], capfd: pytest.CaptureFixture[str], spark: Any = None
+) -> Outcome:
+    """``python -m spark_job ARGV`` in this process (tests/in_process.py), on ``spark`` when
+    given."""
+    proc = InProcessCli(spark, capfd)(*argv) if spark is not None else run_main(argv, capfd)
+    return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
 def assert_one_message(outcome: Outcome, case: Case, prepared: Prepared) -> None:
@@ -174,18 +162,11 @@ def test_found_before_spark_starts(
     assert_nothing_written(case, prepared, values)
 
 
-@pytest.fixture()
-def shared_spark(spark: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The test session's SparkSession, which the job's ``spark.stop()`` leaves running."""
-    monkeypatch.setattr(spark, "stop", lambda: None)
-    yield spark
-
-
 @pytest.mark.parametrize("case", _cases(spark=True))
 def test_found_by_the_run(
     case: Case,
     workspace: Workspace,
-    shared_spark: Any,
+    spark: Any,
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -198,7 +179,7 @@ def test_found_by_the_run(
     else:
         with monkeypatch.context() as patched:
             _environment(patched, prepared.env)
-            outcome = run_in_process(prepared.argv, capfd)
+            outcome = run_in_process(prepared.argv, capfd, spark)
     assert time.monotonic() - started < 60, "a bad input must fail fast"
     assert_one_message(outcome, case, prepared)
     assert_nothing_written(case, prepared, values)
