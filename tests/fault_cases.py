@@ -215,18 +215,21 @@ def cli(
     spec: Path, run_id: str, env: dict[str, str] | None = None, job: str = "faults"
 ) -> subprocess.Popen[str]:
     """``python -m spark_job --local`` in its own process (JSON lines on stdout)."""
-    command = [
-        sys.executable, "-m", "spark_job", "--job-name", job, "--spec-path", str(spec),
-        "--local", "--run-id", run_id, "--log-format", "json",
-    ]  # fmt: skip
     return subprocess.Popen(
-        command,
+        [sys.executable, "-m", "spark_job", *cli_args(spec, run_id, job)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO_ROOT,
         env={**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})},
     )
+
+
+def cli_args(spec: Path, run_id: str, job: str = "faults") -> list[str]:
+    """The arguments of :func:`cli`, for a rerun in this process (``cli_in_process``): what a
+    rerun shows is the job's, whichever process runs it."""
+    return ["--job-name", job, "--spec-path", str(spec), "--local", "--run-id", run_id,
+            "--log-format", "json"]  # fmt: skip
 
 
 def events(stdout: str) -> list[dict[str, Any]]:

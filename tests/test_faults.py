@@ -4,10 +4,10 @@ complete with every input row exactly once (:func:`tests.fault_cases.check_outco
 
 In this process (the session's ``local[2,4]`` SparkSession): a Python worker killed mid-task,
 two jobs writing the same output at once, a local publish killed between its renames. The CLI
-in a process of its own (slow): the driver killed with SIGKILL mid-stage and while publishing,
-each rerun with the same run id, SIGTERM while staging and while publishing, transient GCS and
-BigQuery errors and dropped connections through the fault proxies, BigQuery unreachable
-until the retry deadline. The figures go to ``build/fault-tally.json`` (the README's fault table).
+in a process of its own (slow): the driver killed with SIGKILL mid-stage and while publishing
+(each rerun, the job's own business, runs the CLI in this process), SIGTERM while staging and
+while publishing, transient GCS and BigQuery errors and dropped connections through the fault
+proxies, BigQuery unreachable until the retry deadline. The figures go to ``build/fault-tally.json`` (the README's fault table).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.fault_cases import (
     TALLY_PATH,
     check_outcome,
     cli,
+    cli_args,
     events,
     new_case,
     save_fault_model,
@@ -220,10 +221,11 @@ def _staged_markers(case: Any, run_id: str, job: str = "faults") -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", SINKS)
 def test_the_driver_killed_mid_stage_and_rerun_resumes(
-    emulators: Any, inputs: Path, tmp_path: Path, kind: str
+    emulators: Any, inputs: Path, tmp_path: Path, kind: str, cli_in_process: Any
 ) -> None:
     """SIGKILL: nothing of the driver runs, its staging stays; the rerun with the same run id
-    reuses partition 0, scores the rest, publishes once and removes the staging."""
+    (in this process: what it finds is the killed run's) reuses partition 0, scores the rest,
+    publishes once and removes the staging."""
     gate = tmp_path / "hold"
     gate.touch()
     model = save_fault_model(tmp_path / "model", "hold_odd", gate=str(gate))
@@ -236,10 +238,9 @@ def test_the_driver_killed_mid_stage_and_rerun_resumes(
     assert case.output_ids() is None and case.staging_left()  # killed: staging stays
     gate.unlink()
 
-    rerun = cli(spec, "k1")
-    out, err = rerun.communicate(timeout=180)
-    assert rerun.returncode == 0, err[-3000:]
-    summary = summary_of(out)
+    rerun = cli_in_process(*cli_args(spec, "k1"))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = summary_of(rerun.stdout)
     assert summary["partitions_reused"] >= 1
     total = summary["partitions_total"]
     assert f"; resumed {summary['partitions_reused']} of {total} partitions" in summary["summary"]
@@ -377,7 +378,7 @@ def _error_lines(err: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gcs", "bigquery"])
 def test_the_driver_killed_while_publishing_and_rerun_completes(
-    emulators: Any, inputs: Path, tmp_path: Path, kind: str
+    emulators: Any, inputs: Path, tmp_path: Path, kind: str, cli_in_process: Any
 ) -> None:
     """SIGKILL inside the publish: for gs:// files once the second copy is under way (the
     proxy drops it and its retries: one object published, the others not, so the output
@@ -413,16 +414,14 @@ def test_the_driver_killed_while_publishing_and_rerun_completes(
         ids = case.output_ids()
         assert ids is not None and 0 < len(ids) < ROWS, "the output exists in part"
         assert gcs.exists(gcs.client(), lock)
-        other = cli(spec, "kp2")
-        out, err = other.communicate(timeout=180)
-        assert other.returncode == 1, err[-3000:]
-        (line,) = _error_lines(err)
+        other = cli_in_process(*cli_args(spec, "kp2"))
+        assert other.returncode == 1, other.stderr[-3000:]
+        (line,) = _error_lines(other.stderr)
         assert "run 'kp1' is publishing into" in line and lock.uri in line
 
-    rerun = cli(spec, "kp1")
-    out, err = rerun.communicate(timeout=180)
-    assert rerun.returncode == 0, err[-3000:]
-    summary = summary_of(out)
+    rerun = cli_in_process(*cli_args(spec, "kp1"))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = summary_of(rerun.stdout)
     assert summary["outcome"] == "COMPLETED" and summary["rows_written"] == ROWS
     expected = "completed the interrupted publish" if kind == "gcs" else "already holds"
     assert expected in summary["summary"]

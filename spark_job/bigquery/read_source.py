@@ -13,7 +13,7 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -29,13 +29,6 @@ class SessionHandle:
     arrow_schema_b64: str = ""
     avro_schema: str = ""
     emulator_host: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> SessionHandle:
-        return cls(**json.loads(text))
 
 
 def target_arrow_schema(schema: StructType) -> pa.Schema:
