@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pyspark
 import pytest
 
@@ -37,13 +37,22 @@ def _alive_workers(ui_port: int) -> int:
         return 0
 
 
-def _pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, dead but not yet reaped, does not count)."""
+def watch(pid: int) -> psutil.Process | None:
+    """The process ``pid`` names now (None if none does), to ask :func:`alive` about later."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def alive(process: psutil.Process | None) -> bool:
+    """True while ``process`` runs: the same process, by its start time — not a later one
+    given the same number (Linux hands numbers out again soon: ``pid_max`` is 32768 here and
+    every JVM thread takes one) — and not a zombie (dead, not yet reaped)."""
+    try:
+        return bool(process) and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return "\nState:\tZ" not in status
 
 
 class Daemons:
@@ -61,9 +70,9 @@ class Daemons:
             "PYSPARK_PYTHON": sys.executable,
         }
         self.env.pop("SPARK_MASTER", None)  # spark-daemon.sh would rsync from it
-        self.started: list[tuple[str, int]] = []
+        self.started: list[tuple[str, psutil.Process | None]] = []
 
-    def start(self, cls: str, *args: str) -> int:
+    def start(self, cls: str, *args: str) -> psutil.Process | None:
         subprocess.run(
             [str(DAEMON), "start", cls, "1", *args],
             env=self.env,
@@ -72,15 +81,15 @@ class Daemons:
             timeout=60,
         )
         pid_file = self.root / "pids" / f"spark-test-{cls}-1.pid"
-        pid = int(pid_file.read_text().strip())
-        self.started.append((cls, pid))
-        return pid
+        daemon = watch(int(pid_file.read_text().strip()))
+        self.started.append((cls, daemon))
+        return daemon
 
     def logs(self) -> str:
         return "\n".join(p.read_text()[-3000:] for p in sorted((self.root / "logs").glob("*")))
 
     def stop_all(self) -> None:
-        for cls, pid in reversed(self.started):
+        for cls, daemon in reversed(self.started):
             subprocess.run(
                 [str(DAEMON), "stop", cls, "1"],
                 env=self.env,
@@ -89,10 +98,10 @@ class Daemons:
                 check=False,
             )
             deadline = time.monotonic() + 15
-            while _pid_alive(pid) and time.monotonic() < deadline:
+            while alive(daemon) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if _pid_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            if daemon is not None and alive(daemon):
+                daemon.kill()
 
 
 def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
@@ -122,7 +131,7 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         )
         deadline = time.monotonic() + START_TIMEOUT
         while _alive_workers(ui_port) < 1:
-            assert _pid_alive(worker), daemons.logs()
+            assert alive(worker), daemons.logs()
             assert time.monotonic() < deadline, "the worker did not register\n" + daemons.logs()
             time.sleep(0.5)
         yield f"spark://127.0.0.1:{port}", work_dir

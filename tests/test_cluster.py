@@ -24,7 +24,7 @@ from spark_job.run.runner import run_job
 from spark_job.spec import parse_spec_text
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
-from tests.spark_cluster import _pid_alive, _submit_command, _submit_env, running_cluster
+from tests.spark_cluster import _submit_command, _submit_env, alive, running_cluster, watch
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_sigterm_to_spark_submit_stops_the_cluster_job(
             assert proc.poll() is None, "the job ended before predicting"
             assert time.monotonic() < deadline, "no executor started predicting"
             time.sleep(0.3)
-        executor_python = int(next(markers.iterdir()).name.split("-")[1])
+        executor_python = watch(int(next(markers.iterdir()).name.split("-")[1]))
         signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)  # spark-submit execs the JVM: this is the JVM
         stdout, _ = proc.communicate(timeout=60)
@@ -189,6 +189,6 @@ def test_sigterm_to_spark_submit_stops_the_cluster_job(
     assert not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
     assert json.loads(status.read_text())["state"] == "TERMINATED"
     deadline = time.monotonic() + 20  # the executor's Python worker was killed with its task
-    while _pid_alive(executor_python) and time.monotonic() < deadline:
+    while alive(executor_python) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _pid_alive(executor_python)
+    assert not alive(executor_python)

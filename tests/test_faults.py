@@ -7,7 +7,8 @@ two jobs writing the same output at once, a local publish killed between its ren
 in a process of its own (slow): the driver killed with SIGKILL mid-stage and while publishing
 (each rerun, the job's own business, runs the CLI in this process), SIGTERM while staging and
 while publishing, transient GCS and BigQuery errors and dropped connections through the fault
-proxies, BigQuery unreachable until the retry deadline. The figures go to ``build/fault-tally.json`` (the README's fault table).
+proxies, BigQuery unreachable until the retry deadline. The figures go to
+``build/fault-tally.json`` (the README's fault table).
 """
 
 from __future__ import annotations

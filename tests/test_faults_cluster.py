@@ -24,7 +24,7 @@ from tests.fault_cases import (
     save_fault_model,
     write_inputs,
 )
-from tests.spark_cluster import _pid_alive, _submit_command, _submit_env, running_cluster
+from tests.spark_cluster import _submit_command, _submit_env, alive, running_cluster, watch
 
 EXECUTOR_CLASS = "org.apache.spark.executor.CoarseGrainedExecutorBackend"
 
@@ -75,14 +75,14 @@ def test_an_executor_killed_mid_stage(
             assert proc.poll() is None, "the job ended before scoring"
             assert time.monotonic() < deadline, "no task started scoring"
             time.sleep(0.2)
-        worker_python = int(next(tmp_path.glob("hold.started-*")).name.rsplit("-", 1)[1])
+        worker_python = watch(int(next(tmp_path.glob("hold.started-*")).name.rsplit("-", 1)[1]))
         executor = _executor(work_dir)
         assert executor is not None, "no executor JVM found"
         executor.kill()  # SIGKILL
         deadline = time.monotonic() + 30
-        while _pid_alive(worker_python) and time.monotonic() < deadline:
+        while alive(worker_python) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not _pid_alive(worker_python), "the Python worker outlived its executor"
+        assert not alive(worker_python), "the Python worker outlived its executor"
         gate.unlink()  # the retried task, on a new executor, may finish
         stdout, _ = proc.communicate(timeout=240)
     finally:

@@ -22,7 +22,7 @@ from spark_job.sources.parquet_rows import FooterRowCount
 from spark_job.storage.input_files import InputFile
 from tests.conftest import REPO_ROOT
 from tests.models import save_probe_model
-from tests.spark_cluster import _pid_alive
+from tests.spark_cluster import alive, watch
 
 ROWS = 40
 
@@ -168,7 +168,7 @@ def test_sigterm_cancels_cleans_up_and_exits_143(tmp_path: Path) -> None:
             proc.kill()
             pytest.fail("the model was never loaded")
         time.sleep(0.3)
-    worker = int(next(markers.iterdir()).name.split("-")[1])
+    worker = watch(int(next(markers.iterdir()).name.split("-")[1]))
     signalled = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = _finish(proc, 60)
@@ -181,9 +181,9 @@ def test_sigterm_cancels_cleans_up_and_exits_143(tmp_path: Path) -> None:
     assert document["state"] == "TERMINATED" and document["error"] == "stopped by SIGTERM"
     assert document["rows_written"] == 0 and "predict" in document["stage_seconds"]
     deadline = time.monotonic() + 20  # the Python worker running the model is gone too
-    while _pid_alive(worker) and time.monotonic() < deadline:
+    while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _pid_alive(worker)
+    assert not alive(worker)
 
 
 def test_sigterm_before_spark_is_up_stops_at_once(tmp_path: Path) -> None:
