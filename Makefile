@@ -36,8 +36,8 @@ run-files: setup
 CONNECTOR_TESTS := tests/connector
 OTHER_PY := $(shell python3 $(LINES) venv $(OTHER_LINE))/bin/python
 
-#: Two pytest-xdist workers, each running whole files (module fixtures stay shared): the cases
-#: mostly wait on JVMs, subprocesses and emulators (docs/testing.md).
+#: Two pytest-xdist workers, each running whole files (module fixtures stay shared): one per
+#: core; the suite keeps both busy (docs/testing.md).
 WORKERS := -n 2 --dist loadfile
 
 #: The whole suite on the default line, then the 3.5 lane: the connector tests and a smoke of
