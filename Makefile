@@ -40,13 +40,21 @@ OTHER_PY := $(shell python3 $(LINES) venv $(OTHER_LINE))/bin/python
 #: core; the suite keeps both busy (docs/testing.md).
 WORKERS := -n 2 --dist loadfile
 
+#: Where the 3.5 line's setup writes while the default line's tests run.
+OTHER_SETUP_LOG := build/setup-$(OTHER_LINE).log
+
 #: The whole suite on the default line, then the 3.5 lane: the connector tests and a smoke of
-#: every feature (tests marked spark35) in .venv-3.5, which it sets up first.
+#: every feature (tests marked spark35) in .venv-3.5. Its setup (downloads, pip, the JVM
+#: archive) runs meanwhile, its output in $(OTHER_SETUP_LOG) (shown if it fails).
 test: setup
-	$(PY) -m pytest -q $(FAST_TESTS)
+	@mkdir -p build
+	@$(MAKE) --no-print-directory setup SPARK=$(OTHER_LINE) > $(OTHER_SETUP_LOG) 2>&1 & other=$$!; \
+	echo "setting up the $(OTHER_LINE) line meanwhile: $(OTHER_SETUP_LOG)"; \
+	$(PY) -m pytest -q $(FAST_TESTS) && \
 	$(PY) -m pytest -q $(WORKERS) --durations=15 tests \
-		$(addprefix --ignore=,$(FAST_TESTS) $(CONNECTOR_TESTS))
-	$(MAKE) --no-print-directory setup SPARK=$(OTHER_LINE)
+		$(addprefix --ignore=,$(FAST_TESTS) $(CONNECTOR_TESTS)); tested=$$?; \
+	if ! wait $$other; then cat $(OTHER_SETUP_LOG); echo "make setup SPARK=$(OTHER_LINE) failed"; exit 1; fi; \
+	exit $$tested
 	$(OTHER_PY) -m pytest -q $(WORKERS) --durations=15 -m spark35 tests
 
 lint: setup
