@@ -82,17 +82,17 @@ def _signature(inputs: dict[str, str], params: dict[str, tuple[str, Any]] | None
 
 #: name → how to save it into a directory.
 MODELS: dict[str, Callable[[Path], None]] = {
-    "sum": lambda p: save_pyfunc(str(p), python_model=BadModel("sum")),
-    "raise": lambda p: save_pyfunc(str(p), python_model=BadModel("raise")),
-    "short": lambda p: save_pyfunc(str(p), python_model=BadModel("short")),
-    "text": lambda p: save_pyfunc(str(p), python_model=BadModel("text")),
-    "scalar": lambda p: save_pyfunc(str(p), python_model=BadModel("scalar")),
-    "frame": lambda p: save_pyfunc(str(p), python_model=BadModel("frame")),
-    "load_fails": lambda p: save_pyfunc(str(p), python_model=BadModel("load_fails", delay=1.0)),
-    "slow_text": lambda p: save_pyfunc(str(p), python_model=BadModel("slow_text", delay=1.0)),
+    "sum": lambda p: save_pyfunc(p, BadModel("sum")),
+    "raise": lambda p: save_pyfunc(p, BadModel("raise")),
+    "short": lambda p: save_pyfunc(p, BadModel("short")),
+    "text": lambda p: save_pyfunc(p, BadModel("text")),
+    "scalar": lambda p: save_pyfunc(p, BadModel("scalar")),
+    "frame": lambda p: save_pyfunc(p, BadModel("frame")),
+    "load_fails": lambda p: save_pyfunc(p, BadModel("load_fails", delay=1.0)),
+    "slow_text": lambda p: save_pyfunc(p, BadModel("slow_text", delay=1.0)),
     "signed": lambda p: save_pyfunc(
-        str(p),
-        python_model=BadModel("sum"),
+        p,
+        BadModel("sum"),
         signature=_signature({"x": "double"}, {"threshold": ("double", 0.5)}),
     ),
 }

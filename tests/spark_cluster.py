@@ -50,7 +50,11 @@ def alive(process: psutil.Process | None) -> bool:
     given the same number (Linux hands numbers out again soon: ``pid_max`` is 32768 here and
     every JVM thread takes one) — and not a zombie (dead, not yet reaped)."""
     try:
-        return bool(process) and process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return (
+            process is not None
+            and process.is_running()
+            and process.status() != psutil.STATUS_ZOMBIE
+        )
     except psutil.NoSuchProcess:
         return False
 
